@@ -1,0 +1,41 @@
+"""The ``bedside`` command. Each command group lives in its own module and registers here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from bedside.cli import audit as audit_cmd
+from bedside.cli import config as config_cmd
+from bedside.cli import generate as generate_cmd
+from bedside.cli import models as models_cmd
+from bedside.cli.common import run_guarded
+
+app = typer.Typer(
+    name="bedside",
+    help="Small clinical language models on your own hardware.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(config_cmd.app, name="config")
+app.command("generate")(generate_cmd.generate)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        from bedside import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    sys.exit(run_guarded(app))

@@ -1,0 +1,56 @@
+"""What every command shares: settings from flags, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import typer
+
+from bedside.config import Settings, load_settings
+from bedside.errors import BedsideError
+
+ConfigOpt = typer.Option(None, "--config", help="Config file (TOML). Default: $BEDSIDE_CONFIG or the user config dir.")
+DbOpt = typer.Option(None, "--db", help="Audit database (SQLite). Default: $BEDSIDE_AUDIT_DB or <data dir>/audit.sqlite3.")
+
+
+def settings_from(config: Path | None = None, **flags: Any) -> Settings:
+    if "audit_db" in flags and flags["audit_db"] is not None:
+        flags["audit_db"] = Path(flags["audit_db"])
+    return load_settings(config, **flags)
+
+
+def echo_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"bedside: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run_guarded(app: typer.Typer) -> int:
+    """Run the CLI; turn bedside errors into one line on stderr and their exit code."""
+    try:
+        app(standalone_mode=False)
+    except BedsideError as exc:
+        typer.echo(f"bedside: error: {exc.message}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        typer.echo("bedside: aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("bedside: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+    return 0
