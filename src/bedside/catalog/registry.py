@@ -53,7 +53,7 @@ class Catalog:
             return ModelSpec(
                 name=str(path.resolve()), description="local file", format="gguf" if path.is_file() else "hf",
                 backend="llamacpp" if path.is_file() else "transformers",
-                provenance=f"local path {path.resolve()}",
+                provenance=f"local path {path.resolve()}", pin_on_first_use=False,
                 source={"kind": "file", "path": str(path.resolve())},
             )
         known = sorted(self.specs) + sorted(self.aliases)

@@ -26,7 +26,7 @@ def sha256_file(path: Path, *, progress: bool = False) -> str:
     size = path.stat().st_size
     with (
         path.open("rb") as fh,
-        tqdm(total=size, unit="B", unit_scale=True, desc=f"sha256 {path.name}", disable=not progress,
+        tqdm(total=size, unit="B", unit_scale=True, desc=f"sha256 {path.name}", disable=None if progress else True,
              leave=False) as bar,
     ):
         while block := fh.read(CHUNK):
@@ -167,7 +167,7 @@ class Resolver:
         file = self.weights_file(spec, path)
         if not file.is_file():
             raise ModelUnavailableError(f"model '{spec.name}': weights file missing: {file}")
-        expected = spec.sha256 or self.lock.get(spec.name)
+        expected = spec.sha256 or (self.lock.get(spec.name) if spec.pin_on_first_use else None)
         if spec.size_bytes is not None and file.stat().st_size != spec.size_bytes:
             raise ModelUnavailableError(
                 f"model '{spec.name}': {file} is {file.stat().st_size} bytes, expected {spec.size_bytes} "
@@ -182,7 +182,7 @@ class Resolver:
                 f"(corrupt or replaced file); reinstall it ({spec.install or 'see bedside models list'})"
             )
         self.hashes.put(file, actual)
-        if expected is None:
+        if expected is None and spec.pin_on_first_use:
             self.lock.record(spec.name, actual, file.stat().st_size, str(file))
         return actual
 
@@ -211,7 +211,7 @@ class Resolver:
         with (
             tmp.open("wb") as out,
             tqdm(total=total, unit="B", unit_scale=True, desc=f"assembling {spec.name}",
-                 disable=not progress) as bar,
+                 disable=None if progress else True) as bar,
         ):
             for part in parts:
                 with part.open("rb") as fh:

@@ -67,4 +67,7 @@ class ModelSpec(BaseModel):
     provenance: str = ""
     install: str = ""
     chat_template: str | None = None  # override the GGUF's own template (jinja string)
+    # Record the sha256 of an unpinned file on first use and refuse a changed file later. Off for
+    # ad-hoc paths given on the command line, which are hashed for the audit trail only.
+    pin_on_first_use: bool = True
     source: Source

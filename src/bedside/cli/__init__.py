@@ -8,6 +8,7 @@ import typer
 
 from bedside.cli import audit as audit_cmd
 from bedside.cli import config as config_cmd
+from bedside.cli import engine as engine_cmd
 from bedside.cli import generate as generate_cmd
 from bedside.cli import models as models_cmd
 from bedside.cli.common import run_guarded
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(engine_cmd.app, name="engine")
 app.command("generate")(generate_cmd.generate)
 
 

@@ -14,7 +14,9 @@ from bedside.config import Settings, load_settings
 from bedside.errors import BedsideError
 
 ConfigOpt = typer.Option(None, "--config", help="Config file (TOML). Default: $BEDSIDE_CONFIG or the user config dir.")
-DbOpt = typer.Option(None, "--db", help="Audit database (SQLite). Default: $BEDSIDE_AUDIT_DB or <data dir>/audit.sqlite3.")
+DbOpt = typer.Option(
+    None, "--db", help="Audit database (SQLite). Default: $BEDSIDE_AUDIT_DB or <data dir>/audit.sqlite3."
+)
 
 
 def settings_from(config: Path | None = None, **flags: Any) -> Settings:

@@ -61,12 +61,14 @@ class GenerationParams:
     top_p: float = 1.0
     seed: int = 0
     stop: list[str] = field(default_factory=list)
+    repetition_penalty: float = 1.0  # 1.0: off
     logprobs: int = 0  # 0: none; k>0: the sampled token's log-prob and the top-k alternatives
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
-            "seed": self.seed, "stop": list(self.stop), "logprobs": self.logprobs,
+            "seed": self.seed, "stop": list(self.stop), "repetition_penalty": self.repetition_penalty,
+            "logprobs": self.logprobs,
         }
 
 
@@ -77,6 +79,20 @@ class TokenLogprob:
     top: tuple[tuple[str, float], ...] = ()
 
 
+@dataclass(frozen=True)
+class ChoiceScore:
+    """How likely the model finds one choice after the prompt (backends that score choices)."""
+
+    choice: str
+    logprob: float  # sum of the choice's token log-probs: the score the choice is picked by
+    tokens: int
+
+    @property
+    def mean_logprob(self) -> float:
+        """Length-normalised score: compares choices that tokenize to different lengths more fairly."""
+        return self.logprob / max(self.tokens, 1)
+
+
 @dataclass
 class Generation:
     text: str
@@ -85,6 +101,7 @@ class Generation:
     completion_tokens: int | None = None
     logprobs: list[TokenLogprob] | None = None
     engine_ms: float | None = None  # time the engine reports for prompt + generation
+    choice_scores: list[ChoiceScore] | None = None  # one per choice, in the order given, when scored
 
 
 @runtime_checkable

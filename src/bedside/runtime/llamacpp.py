@@ -32,7 +32,18 @@ GGUF_MAGIC = b"GGUF"
 class LlamaCppBackend:
     name = "llamacpp"
 
-    def __init__(self, spec: ModelSpec, path: Path | None, settings: Settings):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        path: Path | None,
+        settings: Settings,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+    ):
+        """``host``/``port``/``api_key`` set llama.cpp's HTTP listener (``bedside engine serve``);
+        the defaults keep it on a random loopback port behind a random key."""
         if path is None:
             raise ModelUnavailableError(f"model '{spec.name}': the llamacpp backend needs a local GGUF file")
         self.spec = spec
@@ -48,7 +59,9 @@ class LlamaCppBackend:
             embeddings=self.embedding,
             streaming=True,
         )
-        self.http_api_key = secrets.token_hex(16)
+        self.http_api_key = api_key or secrets.token_hex(16)
+        self.host = host
+        self.port = port
         self._server: Any = None
         self._n_ctx: int | None = None
         self._lock = threading.Lock()
@@ -81,6 +94,8 @@ class LlamaCppBackend:
             params.n_parallel = 1
             params.verbosity = -1  # llama.cpp logs prompts at high verbosity: keep PHI out of logs
             params.api_keys = [self.http_api_key]
+            params.hostnames = [self.host]
+            params.port = self.port
             params.ui = False
             params.warmup = False
             if self.spec.chat_template:
@@ -114,6 +129,8 @@ class LlamaCppBackend:
         }
         if params.stop:
             body["stop"] = params.stop
+        if params.repetition_penalty != 1.0:
+            body["repeat_penalty"] = params.repetition_penalty
         if params.logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = params.logprobs

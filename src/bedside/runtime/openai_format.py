@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bedside.errors import BackendError
@@ -18,7 +19,9 @@ def _logprobs(choice: dict[str, Any]) -> list[TokenLogprob] | None:
             TokenLogprob(
                 token=i.get("token", ""),
                 logprob=float(i.get("logprob", 0.0)),
-                top=tuple((t.get("token", ""), float(t.get("logprob", 0.0))) for t in i.get("top_logprobs") or ()),
+                top=tuple(
+                    (t.get("token", ""), float(t.get("logprob", 0.0))) for t in i.get("top_logprobs") or ()
+                ),
             )
             for i in items
         ]
@@ -72,3 +75,30 @@ def parse_completion_response(result: dict[str, Any]) -> Generation:
         logprobs=_logprobs(choice),
         engine_ms=_engine_ms(result),
     )
+
+
+def parse_embeddings_response(result: dict[str, Any]) -> list[list[float]]:
+    try:
+        rows = sorted(result["data"], key=lambda d: d.get("index", 0))
+        return [list(map(float, r["embedding"])) for r in rows]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackendError(f"engine returned no usable embeddings: {str(result)[:200]}") from exc
+
+
+def error_message(body: str) -> str:
+    """The server's own error text from an error response body (OpenAI, vLLM, Ollama, FastAPI shapes)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            for key in ("message", "detail", "msg"):
+                if isinstance(err.get(key), str):
+                    return err[key]
+        elif isinstance(err, str):
+            return err
+        if isinstance(data.get("detail"), str):
+            return data["detail"]
+    return body

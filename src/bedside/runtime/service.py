@@ -8,19 +8,26 @@ engine sees it (empty prompt, invalid schema, unknown model) leaves the audit st
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from bedside.audit import AuditStore, CallRecord
 from bedside.catalog import Catalog, ModelSpec, Resolver
 from bedside.config import Settings
-from bedside.errors import BackendError, BedsideError, InputError
+from bedside.errors import BackendError, BedsideError, InputError, StructuredOutputError
 from bedside.runtime.base import Backend, Constraint, Generation, GenerationParams, Message
 from bedside.runtime.registry import backend_factory
-from bedside.runtime.structured import check_schema, validate_output
+from bedside.runtime.structured import bounded_schema, check_schema, validate_output
 
 MAX_PROMPT_CHARS = 2_000_000  # beyond any context window we serve; refuse before tokenizing
+# A grammar keeps the output well-formed but not finite: a small model can repeat itself inside
+# the JSON until the budget runs out. One retry with this penalty breaks such loops (measured on
+# SmolLM2-135M: a looping extraction finished in 45 tokens with it); both attempts are audited.
+RETRY_REPETITION_PENALTY = 1.3
 
 
 @dataclass
@@ -82,6 +89,7 @@ class Runtime:
             path = self.resolver.resolve(spec, progress=self.progress)
             sha = self.resolver.verify(spec, path, progress=self.progress)
         backend = backend_factory(spec.backend)(spec, path, self.settings)
+        backend.warm_up()  # a model that cannot load is a setup error, not an audited call
         loaded = LoadedModel(spec, backend, sha)
         self._models[spec.name] = loaded
         return loaded
@@ -99,8 +107,14 @@ class Runtime:
         task: str = "generate",
         caller: str = "api",
         raw: bool = False,
+        schema_hint: bool = True,
     ) -> Result:
-        """One prompt in, one result out. ``raw`` skips the chat template (base models)."""
+        """One prompt in, one result out. ``raw`` skips the chat template (base models).
+
+        With a schema and no system message, ``schema_hint`` adds a system message that shows the
+        model the schema (resources/prompts/json_schema_system.txt): the grammar alone keeps small
+        models syntactically valid but not on task.
+        """
         if not prompt or not prompt.strip():
             raise InputError("prompt is empty")
         if len(prompt) > MAX_PROMPT_CHARS:
@@ -110,7 +124,9 @@ class Runtime:
         constraint = None
         if schema is not None:
             check_schema(schema)
-            constraint = Constraint(schema=schema)
+            constraint = Constraint(schema=bounded_schema(schema))
+            if system is None and schema_hint:
+                system = prompt_template("json_schema_system").format(schema=json.dumps(schema))
         elif choices is not None:
             constraint = Constraint(choices=tuple(choices))
         params = params or GenerationParams(max_tokens=self.settings.max_tokens)
@@ -120,14 +136,21 @@ class Runtime:
         caps = loaded.backend.capabilities
         if constraint is not None and not (caps.json_schema if schema is not None else caps.choices):
             raise InputError(f"model '{loaded.spec.name}' does not support {constraint.kind} output")
-        if raw or not caps.chat:
-            call_prompt = prompt if system is None else f"{system}\n\n{prompt}"
-            run = lambda: loaded.backend.complete(call_prompt, params, constraint)  # noqa: E731
-        else:
-            messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-            run = lambda: loaded.backend.chat(messages, params, constraint)  # noqa: E731
-        return self._audited(loaded, prompt if system is None else f"{system}\n\n{prompt}", params,
-                             constraint, task, caller, run)
+        full_prompt = prompt if system is None else f"{system}\n\n{prompt}"
+        messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+
+        def run(p: GenerationParams) -> Generation:
+            if raw or not caps.chat:
+                return loaded.backend.complete(full_prompt, p, constraint)
+            return loaded.backend.chat(messages, p, constraint)
+
+        try:
+            return self._audited(loaded, full_prompt, params, constraint, task, caller, lambda: run(params))
+        except StructuredOutputError:
+            if constraint is None or params.repetition_penalty != 1.0:
+                raise
+            retry = replace(params, repetition_penalty=RETRY_REPETITION_PENALTY)
+            return self._audited(loaded, full_prompt, retry, constraint, task, caller, lambda: run(retry))
 
     def chat(
         self,
@@ -161,7 +184,7 @@ class Runtime:
             vectors = loaded.backend.embed(texts)
             return vectors
         except BedsideError as exc:
-            status, error = "error", exc.message
+            status, error = "error", self._error_text(exc)
             raise
         finally:
             self.audit.append(CallRecord(
@@ -184,16 +207,22 @@ class Runtime:
             if constraint is not None:
                 value = validate_output(gen, constraint, params.max_tokens)
         except BedsideError as exc:
-            self._record(loaded, prompt, record_params, gen, t0, task, caller, exc.message)
+            self._record(loaded, prompt, record_params, gen, t0, task, caller, self._error_text(exc))
             raise
         except Exception as exc:  # an engine crash must still leave a trace, then surface clearly
-            self._record(loaded, prompt, record_params, gen, t0, task, caller, f"{type(exc).__name__}: {exc}")
+            self._record(loaded, prompt, record_params, gen, t0, task, caller, self._error_text(exc))
             raise BackendError(f"model '{loaded.spec.name}' failed: {type(exc).__name__}: {exc}") from exc
         audit_id = self._record(loaded, prompt, record_params, gen, t0, task, caller, None)
         return Result(
             text=gen.text, value=value, generation=gen, model=loaded.spec.name, model_sha256=loaded.sha256,
             duration_ms=(time.perf_counter() - t0) * 1000, audit_id=audit_id,
         )
+
+    def _error_text(self, exc: Exception) -> str:
+        # Engine messages can echo the input; without the text opt-in only the error class is kept.
+        if self.settings.audit_store_text:
+            return f"{type(exc).__name__}: {exc}"
+        return type(exc).__name__
 
     def _record(self, loaded, prompt, params, gen, t0, task, caller, error) -> int:
         return self.audit.append(CallRecord(
@@ -207,8 +236,12 @@ class Runtime:
         ))
 
 
+@cache
+def prompt_template(name: str) -> str:
+    return resources.files("bedside").joinpath(f"resources/prompts/{name}.txt").read_text(encoding="utf-8")
+
+
 def _sha_json(value: Any) -> str:
     import hashlib
-    import json
 
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()

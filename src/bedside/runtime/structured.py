@@ -72,3 +72,23 @@ def validate_output(gen: Generation, constraint: Constraint, max_tokens: int) ->
         where = "/".join(str(x) for x in errors[0].absolute_path) or "(root)"
         raise StructuredOutputError(f"engine output does not match the schema at {where}: {errors[0].message}")
     return value
+
+
+def bounded_schema(schema: Any, max_string: int = 256) -> Any:
+    """A copy of ``schema`` whose free strings have a ``maxLength``.
+
+    Small models under a grammar can loop inside a string ("1.1.1.1...") until the token budget
+    runs out, which leaves unparseable JSON. Bounding strings keeps every output finite; anything
+    valid against the bounded copy is valid against the original.
+    """
+    if isinstance(schema, list):
+        return [bounded_schema(s, max_string) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded_schema(v, max_string) if k not in ("enum", "const", "default", "examples") else v
+           for k, v in schema.items()}
+    types = out.get("type")
+    is_string = types == "string" or (isinstance(types, list) and "string" in types)
+    if is_string and not any(k in out for k in ("maxLength", "enum", "const", "pattern", "format")):
+        out["maxLength"] = max_string
+    return out

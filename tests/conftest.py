@@ -1,0 +1,39 @@
+"""Shared fixtures. Every test gets its own data, cache and audit locations: never the user's."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def bedside_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for a CLI run isolated in tmp_path (also applied to this process)."""
+    env = {
+        "BEDSIDE_DATA_DIR": str(tmp_path / "data"),
+        "BEDSIDE_CACHE_DIR": str(tmp_path / "cache"),
+        "BEDSIDE_AUDIT_DB": str(tmp_path / "audit.sqlite3"),
+        "BEDSIDE_THREADS": "2",
+        "BEDSIDE_N_CTX": "2048",
+    }
+    monkeypatch.delenv("BEDSIDE_CONFIG", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real `bedside` command in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "bedside", *args], env=full_env, input=stdin, capture_output=True,
+        timeout=timeout, text=stdin is None,
+    )
