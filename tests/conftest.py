@@ -20,7 +20,7 @@ def bedside_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
         "BEDSIDE_DATA_DIR": str(tmp_path / "data"),
         "BEDSIDE_CACHE_DIR": str(tmp_path / "cache"),
         "BEDSIDE_AUDIT_DB": str(tmp_path / "audit.sqlite3"),
-        "BEDSIDE_THREADS": "2",
+        "BEDSIDE_THREADS": "1",  # llama.cpp spin-waits: 2 threads on a busy 2-core box is many times slower
         "BEDSIDE_N_CTX": "2048",
     }
     monkeypatch.delenv("BEDSIDE_CONFIG", raising=False)

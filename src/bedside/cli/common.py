@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 
 from bedside.config import Settings, load_settings
@@ -35,20 +34,16 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def run_guarded(app: typer.Typer) -> int:
-    """Run the CLI; turn bedside errors into one line on stderr and their exit code."""
+    """Run the CLI; turn bedside errors into one line on stderr and their exit code.
+
+    Standalone mode lets typer handle usage errors, --help and exit codes itself (it raises
+    SystemExit); only bedside's own errors and interrupts are translated here.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except BedsideError as exc:
         typer.echo(f"bedside: error: {exc.message}", err=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        typer.echo("bedside: aborted", err=True)
-        return 130
     except KeyboardInterrupt:
         typer.echo("bedside: interrupted", err=True)
         return 130
