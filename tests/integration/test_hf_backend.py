@@ -224,7 +224,7 @@ def test_a_file_that_is_not_gguf_is_refused(tmp_path):
     bogus.write_bytes(b"not a model at all")
     spec = ModelSpec(name="bogus", backend="transformers", source={"kind": "file", "path": str(bogus)})
     backend = TransformersBackend(spec, bogus, Settings(data_dir=tmp_path, cache_dir=tmp_path))
-    with pytest.raises(ModelUnavailableError, match="neither an HF model folder nor a GGUF file"):
+    with pytest.raises(ModelUnavailableError, match="is not a GGUF file"):
         backend.warm_up()
 
 

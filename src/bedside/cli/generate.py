@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -11,27 +10,12 @@ from bedside.cli.common import ConfigOpt, DbOpt, echo_json, settings_from
 from bedside.errors import InputError
 from bedside.runtime import GenerationParams, Runtime
 from bedside.runtime.structured import load_schema, parse_choices
+from bedside.textio import read_text
 
 
 def _read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
     if prompt_file is not None:
-        if str(prompt_file) == "-":
-            data = sys.stdin.buffer.read()
-            source = "standard input"
-        else:
-            try:
-                data = prompt_file.read_bytes()
-            except FileNotFoundError as exc:
-                raise InputError(f"prompt file not found: {prompt_file}") from exc
-            except OSError as exc:
-                raise InputError(f"cannot read prompt file {prompt_file}: {exc}") from exc
-            source = str(prompt_file)
-        if b"\x00" in data:
-            raise InputError(f"{source} looks binary (contains NUL bytes); give a UTF-8 text file")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{source} is not UTF-8 text (byte {exc.start}); convert it first") from exc
+        return read_text(prompt_file, "prompt file")
     if prompt is None:
         raise InputError("no prompt: give PROMPT or --file FILE")
     return prompt

@@ -32,12 +32,12 @@ import torch
 from bedside.errors import BackendError, ContextWindowError, InputError, ModelUnavailableError
 from bedside.runtime.base import Capabilities, Constraint, Generation, GenerationParams, Message
 from bedside.runtime.hf_decode import decode, score_choices
+from bedside.textio import check_gguf
 
 if TYPE_CHECKING:
     from bedside.catalog.spec import ModelSpec
     from bedside.config import Settings
 
-GGUF_MAGIC = b"GGUF"
 EMBED_BATCH = 32
 
 
@@ -84,13 +84,7 @@ class TransformersBackend:
         """(folder, kwargs) for from_pretrained: a GGUF file loads from its folder by file name."""
         if self.path.is_dir():
             return str(self.path), {"local_files_only": True}
-        try:
-            with self.path.open("rb") as fh:
-                magic = fh.read(4)
-        except OSError as exc:
-            raise ModelUnavailableError(f"cannot read model file {self.path}: {exc}") from exc
-        if magic != GGUF_MAGIC:
-            raise ModelUnavailableError(f"{self.path} is neither an HF model folder nor a GGUF file")
+        check_gguf(self.path)  # not a folder, so it must be a GGUF file
         return str(self.path.parent), {"local_files_only": True, "gguf_file": self.path.name}
 
     def _load_tokenizer(self) -> Any:

@@ -21,13 +21,11 @@ from typing import TYPE_CHECKING, Any
 from bedside.errors import BackendError, ContextWindowError, InputError, ModelUnavailableError
 from bedside.runtime.base import Capabilities, Constraint, Generation, GenerationParams, Message
 from bedside.runtime.openai_format import parse_chat_response, parse_completion_response
+from bedside.textio import check_gguf
 
 if TYPE_CHECKING:
     from bedside.catalog.spec import ModelSpec
     from bedside.config import Settings
-
-GGUF_MAGIC = b"GGUF"
-
 
 class LlamaCppBackend:
     name = "llamacpp"
@@ -79,7 +77,7 @@ class LlamaCppBackend:
         with self._lock:
             if self._server is not None:
                 return
-            self._check_file()
+            check_gguf(self.path)  # llama.cpp aborts the whole process on some malformed files
             import xllamacpp as xlc
 
             params = xlc.CommonParams()
@@ -108,16 +106,6 @@ class LlamaCppBackend:
             except Exception as exc:
                 raise ModelUnavailableError(f"llama.cpp could not load {self.path}: {exc}") from exc
             self._n_ctx = n_ctx
-
-    def _check_file(self) -> None:
-        # llama.cpp aborts the whole process on some malformed files; refuse them here first.
-        try:
-            with self.path.open("rb") as fh:
-                magic = fh.read(4)
-        except OSError as exc:
-            raise ModelUnavailableError(f"cannot read model file {self.path}: {exc}") from exc
-        if magic != GGUF_MAGIC:
-            raise ModelUnavailableError(f"{self.path} is not a GGUF file (magic {magic!r})")
 
     # -- requests --------------------------------------------------------------------------------
     def _body(self, params: GenerationParams, constraint: Constraint | None) -> dict[str, Any]:
