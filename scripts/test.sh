@@ -10,5 +10,5 @@ python -m pip install -q --upgrade pip
 # torch first and pinned: left to a resolver, a bare `torch` requirement pulls a multi-GB CUDA build.
 # 2.13.0 is the CPU build this project is tested with; override with TORCH_SPEC.
 python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
-python -m pip install -q -e ".[models,train,ner,test]"
+python -m pip install -q -e ".[models,train,ner,eval,test]"
 exec python -m pytest "$@"

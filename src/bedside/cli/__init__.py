@@ -9,6 +9,7 @@ import typer
 from bedside.cli import audit as audit_cmd
 from bedside.cli import config as config_cmd
 from bedside.cli import engine as engine_cmd
+from bedside.cli import evaluate as evaluate_cmd
 from bedside.cli import generate as generate_cmd
 from bedside.cli import models as models_cmd
 from bedside.cli.common import run_guarded
@@ -25,6 +26,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(engine_cmd.app, name="engine")
+app.add_typer(evaluate_cmd.app, name="eval")
 app.command("generate")(generate_cmd.generate)
 
 
