@@ -12,6 +12,7 @@ from bedside.cli import engine as engine_cmd
 from bedside.cli import evaluate as evaluate_cmd
 from bedside.cli import generate as generate_cmd
 from bedside.cli import models as models_cmd
+from bedside.cli import ner as ner_cmd
 from bedside.cli.common import run_guarded
 
 app = typer.Typer(
@@ -27,6 +28,8 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(engine_cmd.app, name="engine")
 app.add_typer(evaluate_cmd.app, name="eval")
+app.add_typer(ner_cmd.train_app, name="train")
+evaluate_cmd.app.command("ner")(ner_cmd.eval_ner)
 app.command("generate")(generate_cmd.generate)
 
 

@@ -1,0 +1,85 @@
+"""Lab and vital-sign values: TEST_VALUE and TEST_UNIT after a test name ("Creatinine 1.4 mg/dL").
+
+Values are searched for only right after a test: a number or a qualitative result ("negative"),
+after optional filler ("level of", "was"), then an optional unit from ``tests.json``. Further values
+with the same unit before the next test in the sentence belong to the same test ("Creatinine 1.4 mg/dL
+on admission, 1.2 mg/dL at discharge").
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bedside.clinical import resources
+from bedside.clinical.doc import Doc
+from bedside.clinical.regex import Rx
+from bedside.clinical.spans import Span
+
+_NUMBER = r"(?:[<>≤≥]=?\s*)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?"
+_MORE_GAP = 60  # characters from one value to the next of the same test
+
+
+@dataclass(frozen=True, slots=True)
+class LabLink:
+    entity: int
+    attribute: Span  # type TEST_VALUE or TEST_UNIT
+    relationship_score: float
+
+
+def _unit_regex(units: Sequence[str]) -> str:
+    alts = sorted({u.strip().lower() for u in units if u.strip()}, key=len, reverse=True)
+    return "|".join(re.escape(u).replace(r"\ ", r"\s*") for u in alts)
+
+
+class LabValues:
+    def __init__(self, folder: Path | None = None):
+        values = resources.require(resources.load("tests.json", folder), "values", "tests.json")
+        units = _unit_regex(values["units"])
+        qualitative = "|".join(re.escape(q.lower()) for q in sorted(values["qualitative"], key=len, reverse=True))
+        # A unit must end the token: "mg" is not the start of "mgmt", "%" stands alone.
+        unit_tail = r"(?![\w/^])"
+        self._first = Rx(
+            rf"{values['filler']}(?:(?P<value>{_NUMBER})(?:\s*(?P<unit>{units}){unit_tail})?|(?P<qual>{qualitative})\b)",
+            "tests.json values")
+        self._more = Rx(rf"(?<![\w.,/])(?P<value>{_NUMBER})\s*(?P<unit>{units}){unit_tail}", "tests.json units")
+
+    def attach(self, doc: Doc, tests: Sequence[Span]) -> list[LabLink]:
+        """Values of each test (``tests`` in text order; the index in links refers to it)."""
+        text = doc.text
+        links: list[LabLink] = []
+        consumed = 0  # end of the last value taken: a "test" inside a unit ("K" of "K/uL") is none
+        begins = [t.begin for t in tests]
+        for i, test in enumerate(tests):
+            si = doc.sentence(test.begin)
+            if si is None or test.begin < consumed:
+                continue
+            end = doc.sentences[si][1]
+            m = self._first.match(text, doc.folded, test.end, end)
+            if m is None:
+                continue
+            group = "value" if m.group("value") else "qual"
+            links.append(LabLink(i, _value(text, m, group, "TEST_VALUE"), 0.95))
+            consumed = m.end()
+            if not m.group("unit"):
+                continue
+            unit = m.group("unit")
+            links.append(LabLink(i, _value(text, m, "unit", "TEST_UNIT"), 0.95))
+            k = bisect_left(begins, m.end())
+            limit = min(end, begins[k]) if k < len(begins) else end
+            pos = m.end()
+            while pos < limit:
+                more = self._more.search(text, doc.folded, pos, min(limit, pos + _MORE_GAP))
+                if more is None or more.group("unit").lower() != unit.lower():
+                    break
+                links.append(LabLink(i, _value(text, more, "value", "TEST_VALUE"), 0.8))
+                links.append(LabLink(i, _value(text, more, "unit", "TEST_UNIT"), 0.8))
+                pos = consumed = more.end()
+        return links
+
+
+def _value(text: str, m: re.Match[str], group: str, type_: str) -> Span:
+    return Span.of(text, *m.span(group), type=type_, source="lab", score=0.9)

@@ -1,0 +1,77 @@
+"""Entities from term lists (``medications.json``, ``tests.json``, ``conditions.json``, ``anatomy.json``).
+
+Each file holds groups of terms sharing a category, type and score. All files given to one
+:class:`Lexicon` share a matcher, so the longest term wins across them ("chest x-ray" over "chest",
+"potassium chloride" over "potassium"). A term listed twice is a data error, reported at load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bedside.clinical import resources
+from bedside.clinical.doc import Doc
+from bedside.clinical.spans import TOKEN_RE, Match, PhraseMatcher, Span, key
+from bedside.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    category: str
+    type: str
+    score: float
+    canonical: str | None = None  # generic name of a brand, full name of an abbreviation
+    kind: str | None = None  # DIAGNOSIS / SIGN / SYMPTOM for conditions
+    requires_value: bool = False  # a lab name that counts only with a value after it
+
+
+def _terms(raw: object, where: str) -> Iterator[tuple[str, str | None]]:
+    if isinstance(raw, dict):
+        yield from raw.items()
+    elif isinstance(raw, list):
+        yield from ((t, None) for t in raw)
+    else:
+        raise ConfigError(f"{where}: 'terms' must be a list or an object")
+
+
+class Lexicon:
+    def __init__(self, files: Sequence[str], folder: Path | None = None):
+        self.matcher: PhraseMatcher[Term] = PhraseMatcher()
+        seen: dict[tuple[tuple[str, ...], bool], str] = {}
+        for name in files:
+            data = resources.load(name, folder)
+            for group in resources.require(data, "groups", name):
+                exact = bool(group.get("exact", False))
+                for term, canonical in _terms(group.get("terms"), name):
+                    k = (tuple(t if exact else key(t) for t in TOKEN_RE.findall(term)), exact)
+                    if k in seen:
+                        raise ConfigError(f"{name}: term '{term}' is listed twice (also in {seen[k]})")
+                    seen[k] = name
+                    payload = Term(group["category"], group["type"], float(group.get("score", 0.85)), canonical,
+                                   group.get("kind"), bool(group.get("requires_value", False)))
+                    self.matcher.add(term, payload, exact=exact)
+
+    def matches(self, doc: Doc, begin: int, end: int) -> Iterator[Match[Term]]:
+        lo, hi = doc.tokens.range(begin, end)
+        return self.matcher.finditer(doc.tokens, lo, hi)
+
+    def find(self, doc: Doc) -> list[Span]:
+        """Every term in the note's sentences (never in a heading), as entity spans."""
+        return [to_span(doc.text, m) for m in self.matcher.finditer(doc.tokens) if doc.within_sentence(m.begin, m.end)]
+
+    def lookup(self, doc: Doc, span: Span) -> Term | None:
+        """The term that is exactly ``span``, if any (to type a span another detector found)."""
+        for m in self.matches(doc, span.begin, span.end):
+            if m.begin == span.begin and m.end == span.end:
+                return m.payload
+        return None
+
+
+def to_span(text: str, m: Match[Term]) -> Span:
+    t = m.payload
+    meta = {k: v for k, v in (("canonical", t.canonical), ("kind", t.kind)) if v}
+    if t.requires_value:
+        meta["requires_value"] = True
+    return Span.of(text, m.begin, m.end, category=t.category, type=t.type, score=t.score, source="lexicon", meta=meta)

@@ -1,0 +1,264 @@
+"""The rule pipeline: sections -> sentences -> pattern entities -> attributes -> traits -> Document.
+
+Entity spans from another detector (the trained model) may be passed in; they are kept as given and
+rule entities that overlap them give way, with one exception: a lab test followed by its value
+("Creatinine 1.4 mg/dL") beats a MEDICATION span over the same words, because chemical corpora tag
+analytes as chemicals. ``fallback=False`` keeps the medication and condition lexicons out, for when
+the model alone should decide those categories (tests, time, social history, PHI patterns and
+anatomy are still found by rules: the public corpora do not annotate them).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bedside.clinical.context import ConText
+from bedside.clinical.doc import Analyzer, Doc
+from bedside.clinical.external import DEFAULT_TYPES, coerce
+from bedside.clinical.labs import LabValues
+from bedside.clinical.lexicon import Lexicon
+from bedside.clinical.modifiers import ConditionModifiers
+from bedside.clinical.patterns import Patterns
+from bedside.clinical.schema import Document, Trait
+from bedside.clinical.sig import Sig
+from bedside.clinical.spans import Occupied, Span, drop_overlaps
+from bedside.errors import InputError
+
+CONDITION, MEDICATION, TEST = "MEDICAL_CONDITION", "MEDICATION", "TEST_TREATMENT_PROCEDURE"
+ANATOMY, TIME = "ANATOMY", "TIME_EXPRESSION"
+_CORE = (CONDITION, MEDICATION, TEST)
+_KIND_SCORE, _SECTION_KIND_SCORE = 0.8, 0.6
+_TIME_WINDOW = 300  # characters
+# Which entity category each attribute type belongs to (Comprehend's attribute Category).
+_ATTRIBUTE_CATEGORY = {
+    "TEST_VALUE": TEST, "TEST_UNIT": TEST, "ACUITY": CONDITION, "DIRECTION": CONDITION, "SYSTEM_ORGAN_SITE": ANATOMY,
+}
+
+
+class _Found:
+    """Attributes gathered for one note: entity span -> [(attribute span, relationship score)]."""
+
+    def __init__(self) -> None:
+        self.by_entity: dict[Span, list[tuple[Span, float]]] = {}
+        self.unmapped: list[Span] = []
+
+    def add(self, entity: Span, attribute: Span, relationship: float) -> None:
+        self.by_entity.setdefault(entity, []).append((attribute, relationship))
+
+    def spans(self) -> list[Span]:
+        return [a for attrs in self.by_entity.values() for a, _ in attrs]
+
+
+class RulePipeline:
+    """Rule-based clinical extraction over a note, optionally around another detector's entities."""
+
+    def __init__(self, folder: Path | None = None, *, fallback: bool = True):
+        self.fallback = fallback
+        self.analyze = Analyzer(folder)
+        self.context = ConText(folder)
+        self.lexicon = Lexicon(("medications.json", "tests.json", "conditions.json"), folder)
+        self.anatomy = Lexicon(("anatomy.json",), folder)
+        self.patterns = Patterns(("time.json", "phi.json", "social.json"), folder)
+        self.labs = LabValues(folder)
+        self.sig = Sig(folder)
+        self.modifiers = ConditionModifiers(folder)
+
+    def __call__(self, text: str, entities: Iterable[Any] | None = None) -> Document:
+        return self.run(text, entities)
+
+    def run(self, text: str, entities: Iterable[Any] | None = None) -> Document:
+        """The document for ``text``; ``entities`` are another detector's spans (see ``external``)."""
+        if not isinstance(text, str):
+            raise InputError(f"note text must be a str, not {type(text).__name__} (decode bytes first)")
+        doc = self.analyze(text)
+        external = _unique(sorted((self._typed(doc, s) for s in coerce(text, entities)), key=_order))
+        found = _Found()
+        spans = self._entities(doc, external, found)
+        sites, words, sig = self._attribute_candidates(doc, spans, found)
+        spans = self._condition_attributes(doc, spans, sites + words, found)
+        spans = self._medication_attributes(doc, spans, sig, found)
+        return self._document(doc, self._time_types(doc, spans), found)
+
+    def run_many(self, texts: Iterable[str]) -> Iterator[Document]:
+        for text in texts:
+            yield self.run(text)
+
+    def traits_for(self, text: str, entities: Iterable[Any]) -> list[list[Trait]]:
+        """Traits of each given entity (same order): the ConText layer alone, for any detector."""
+        if not isinstance(text, str):
+            raise InputError(f"note text must be a str, not {type(text).__name__} (decode bytes first)")
+        doc = self.analyze(text)
+        return self._traits(doc, [self._typed(doc, s) for s in coerce(text, entities)])
+
+    # -- entities -------------------------------------------------------------------------------
+
+    def _typed(self, doc: Doc, span: Span) -> Span:
+        """An external span with a type: the lexicon's when it knows the words, else the category's default."""
+        if span.type:
+            return span
+        term = self.lexicon.lookup(doc, span) if span.category in _CORE else None
+        if term is not None and term.category == span.category:
+            return span.with_(type=term.type)
+        return span.with_(type=DEFAULT_TYPES.get(span.category, span.category))
+
+    def _entities(self, doc: Doc, external: list[Span], found: _Found) -> list[Span]:
+        lexical = [s for s in self.lexicon.find(doc) if self.fallback or s.category == TEST]
+        patterned = _longest_per_category(self.patterns.find(doc))
+        tests = sorted((s for s in lexical + external if s.type == "TEST_NAME"), key=lambda s: s.begin)
+        for link in self.labs.attach(doc, tests):
+            found.add(tests[link.entity], link.attribute, link.relationship_score)
+        valued = {t for t in tests if t in found.by_entity and t.source != "external"}
+        lexical = [s for s in lexical if not s.meta.get("requires_value") or s in found.by_entity]
+        beaten = Occupied(valued)
+        external = [e for e in external if not (e.category == MEDICATION and beaten.hits(e.begin, e.end))]
+        core = Occupied(e for e in external if e.category in _CORE)
+        lexical = [s for s in lexical if s in valued or not core.hits(s.begin, s.end)]
+        kept = []
+        for cat in {s.category for s in patterned}:
+            same = Occupied(e for e in external if e.category == cat)
+            kept += [s for s in patterned if s.category == cat and not same.hits(s.begin, s.end)]
+        return sorted(external + lexical + kept, key=_order)
+
+    def _attribute_candidates(self, doc: Doc, spans: list[Span], found: _Found) -> tuple[list[Span], ...]:
+        """Body sites, acuity/direction words and sig attributes that no entity or lab value covers.
+
+        Where a site and a sig phrase share words the longer wins: "by mouth" is a route, "oral cavity" a site.
+        """
+        others = Occupied(s for s in spans if s.category != CONDITION)
+        sites = [a for a in self.anatomy.find(doc) if not others.hits(a.begin, a.end)]
+        sig = self.sig.candidates(doc, spans + found.spans())
+        kept = {id(s) for s in drop_overlaps(sites + sig)}
+        sites = [a for a in sites if id(a) in kept]
+        sig = [a for a in sig if id(a) in kept]
+        taken = Occupied(sites + sig)
+        words = [w for w in self.modifiers.candidates(doc)
+                 if not taken.hits(w.begin, w.end) and not others.hits(w.begin, w.end)]
+        return sites, words, sig
+
+    def _condition_attributes(self, doc: Doc, spans: list[Span], words: list[Span], found: _Found) -> list[Span]:
+        """ACUITY, DIRECTION and body sites onto conditions; unclaimed sites become ANATOMY entities."""
+        conditions = [s for s in spans if s.category == CONDITION]
+        links, left = self.modifiers.link(doc, conditions, words)
+        for link in links:
+            found.add(conditions[link.entity], link.attribute, link.relationship_score)
+        new = [s for s in left if s.category == ANATOMY]
+        return sorted(spans + new, key=_order)
+
+    def _medication_attributes(self, doc: Doc, spans: list[Span], candidates: list[Span], found: _Found) -> list[Span]:
+        """Sig attributes onto medications; unclaimed durations become time expressions."""
+        meds = [s for s in spans if s.category == MEDICATION]
+        links, left = self.sig.link(doc, meds, candidates, [s for s in spans if s.category != MEDICATION])
+        for link in links:
+            found.add(meds[link.entity], link.attribute, link.relationship_score)
+        kinds: dict[int | None, set[str]] = {}
+        for a in candidates:
+            kinds.setdefault(doc.sentence(a.begin), set()).add(a.type)
+        new: list[Span] = []
+        for a in left:
+            if a.type == "DURATION":
+                new.append(a.with_(category=TIME, type=TIME, score=0.8, source="sig"))
+            elif len(kinds.get(doc.sentence(a.begin), ())) > 1:
+                found.unmapped.append(a)
+        return sorted(spans + new, key=_order)
+
+    def _time_types(self, doc: Doc, spans: list[Span]) -> list[Span]:
+        """TIME_TO_<type> of the nearest medication, condition or test in the sentence (Comprehend's types)."""
+        core = [s for s in spans if s.category in _CORE]
+        begins = [s.begin for s in core]
+        out = []
+        for span in spans:
+            if span.category != TIME:
+                out.append(span)
+                continue
+            si = doc.sentence(span.begin)
+            best: tuple[int, Span] | None = None
+            # Only entities within a few hundred characters can be nearest in practice; bounded for long notes.
+            for s in core[bisect_left(begins, span.begin - _TIME_WINDOW):bisect_right(begins, span.end + _TIME_WINDOW)]:
+                if doc.sentence(s.begin) == si:
+                    distance = s.begin - span.end if s.begin >= span.end else span.begin - s.end
+                    if best is None or abs(distance) < best[0]:
+                        best = (abs(distance), s)
+            out.append(span.with_(type=f"TIME_TO_{best[1].type}" if best else TIME))
+        return out
+
+    # -- traits and output ----------------------------------------------------------------------
+
+    def _traits(self, doc: Doc, spans: list[Span]) -> list[list[Trait]]:
+        scored = self.context.traits(doc, spans)
+        return [[Trait(**t) for t in self._trait_list(doc, s, d)] for s, d in zip(spans, scored, strict=True)]
+
+    def _trait_list(self, doc: Doc, span: Span, traits: dict[str, float]) -> list[dict[str, Any]]:
+        """ConText's traits plus a pattern's fixed ones and, for conditions, DIAGNOSIS / SIGN / SYMPTOM."""
+        for name in span.meta.get("traits", ()):
+            traits[name] = max(traits.get(name, 0.0), span.score)
+        if span.category == CONDITION:
+            kind = self._kind(doc, span)
+            if kind is not None:
+                traits[kind[0]] = max(traits.get(kind[0], 0.0), kind[1])
+        return [{"name": k, "score": v} for k, v in sorted(traits.items())]
+
+    def _kind(self, doc: Doc, span: Span) -> tuple[str, float] | None:
+        """DIAGNOSIS / SIGN / SYMPTOM: the last lexicon term inside the condition, else its section's default."""
+        kind = None
+        for m in self.lexicon.matches(doc, span.begin, span.end):
+            if m.payload.kind and span.begin <= m.begin and m.end <= span.end:
+                kind = m.payload.kind
+        if kind is not None:
+            return kind, _KIND_SCORE
+        section = doc.section(span.begin)
+        if section is not None and section.kind.condition_kind:
+            return section.kind.condition_kind, _SECTION_KIND_SCORE
+        return None
+
+    def _document(self, doc: Doc, spans: list[Span], found: _Found) -> Document:
+        """Entities numbered in text order, then their attributes, then unmapped attributes (Comprehend's ids)."""
+        spans = _unique(spans)
+        traits = self.context.traits(doc, spans)
+        next_id = len(spans)
+        entities: list[dict[str, Any]] = []
+        for i, (span, scored) in enumerate(zip(spans, traits, strict=True)):
+            attributes = []
+            for attr, relationship in sorted(found.by_entity.get(span, ()), key=lambda x: (x[0].begin, x[0].end)):
+                attributes.append(_attribute(next_id, attr, relationship, span.category))
+                next_id += 1
+            entities.append({
+                "id": i, "text": span.text, "category": span.category, "type": span.type, "begin_offset": span.begin,
+                "end_offset": span.end, "score": round(span.score, 4), "traits": self._trait_list(doc, span, scored),
+                "attributes": attributes, "icd10cm_concepts": [] if span.category == CONDITION else None,
+            })
+        unmapped = []
+        for attr in sorted(found.unmapped, key=lambda a: a.begin):
+            unmapped.append(_attribute(next_id, attr, 0.0, MEDICATION))
+            next_id += 1
+        sections = [{"name": s.name, "begin_offset": s.begin, "end_offset": s.end,
+                     "heading_begin_offset": s.heading_begin, "heading_end_offset": s.heading_end}
+                    for s in doc.sections if s.end > s.begin]
+        # One validation of the whole tree: much cheaper than a model per entity, attribute and trait.
+        return Document.model_validate({"entities": entities, "unmapped_attributes": unmapped, "sections": sections})
+
+
+def _attribute(id_: int, attr: Span, relationship: float, owner: str) -> dict[str, Any]:
+    return {"id": id_, "type": attr.type, "category": _ATTRIBUTE_CATEGORY.get(attr.type, owner), "text": attr.text,
+            "begin_offset": attr.begin, "end_offset": attr.end, "score": round(attr.score, 4),
+            "relationship_score": round(relationship, 4)}
+
+
+def _longest_per_category(spans: list[Span]) -> list[Span]:
+    """Overlapping matches of one category (two alcohol regexes on one phrase) keep the longest."""
+    out: list[Span] = []
+    for cat in {s.category for s in spans}:
+        out += drop_overlaps(s for s in spans if s.category == cat)
+    return out
+
+
+def _order(s: Span) -> tuple[int, int, str, str]:
+    # Category and type break ties so that output order never depends on set iteration order.
+    return s.begin, s.end, s.category, s.type
+
+
+def _unique(spans: list[Span]) -> list[Span]:
+    seen: set[Span] = set()
+    return [s for s in spans if not (s in seen or seen.add(s))]

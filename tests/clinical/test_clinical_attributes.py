@@ -1,0 +1,185 @@
+"""Attributes and pattern entities: medication sigs, lab values, condition modifiers, time, social, PHI."""
+
+from __future__ import annotations
+
+import pytest
+from clinical_helpers import assert_exact, attributes, entity, shared_pipeline, traits
+
+from bedside.clinical import RulePipeline
+
+
+@pytest.fixture
+def pipeline() -> RulePipeline:
+    return shared_pipeline()
+
+
+def run(pipeline, text):
+    doc = pipeline(text)
+    assert_exact(doc, text)
+    return doc
+
+
+SIGS = [
+    ("Furosemide 40 mg PO daily.", "Furosemide",
+     {"DOSAGE": ["40 mg"], "ROUTE_OR_MODE": ["PO"], "FREQUENCY": ["daily"]}),
+    ("Metformin 500 mg by mouth twice daily.", "Metformin",
+     {"DOSAGE": ["500 mg"], "ROUTE_OR_MODE": ["by mouth"], "FREQUENCY": ["twice daily"]}),
+    ("Amoxicillin 500 mg PO q8h for 10 days.", "Amoxicillin",
+     {"DOSAGE": ["500 mg"], "ROUTE_OR_MODE": ["PO"], "FREQUENCY": ["q8h"], "DURATION": ["for 10 days"]}),
+    ("Lisinopril 10 mg tablet, take 1 tablet orally b.i.d.", "Lisinopril",
+     {"STRENGTH": ["10 mg"], "FORM": ["tablet", "tablet"], "DOSAGE": ["1"], "ROUTE_OR_MODE": ["orally"],
+      "FREQUENCY": ["b.i.d."]}),
+    ("Albuterol 2 puffs inhaled every 4 hours as needed.", "Albuterol",
+     {"DOSAGE": ["2 puffs"], "ROUTE_OR_MODE": ["inhaled"], "FREQUENCY": ["every 4 hours as needed"]}),
+    ("Insulin glargine 20 units subcutaneously at bedtime.", "Insulin glargine",
+     {"DOSAGE": ["20 units"], "ROUTE_OR_MODE": ["subcutaneously"], "FREQUENCY": ["at bedtime"]}),
+    ("Heparin drip at 1000 units/hr.", "Heparin", {"FORM": ["drip"], "RATE": ["1000 units/hr"]}),
+    ("Normal saline at 100 mL/hr.", "Normal saline", {"RATE": ["100 mL/hr"]}),
+    ("Hydrocortisone 1% cream topically TID x 7 days.", "Hydrocortisone",
+     {"STRENGTH": ["1%"], "FORM": ["cream"], "ROUTE_OR_MODE": ["topically"], "FREQUENCY": ["TID"],
+      "DURATION": ["x 7 days"]}),
+    ("Tylenol 650 mg po q6h prn pain.", "Tylenol",
+     {"DOSAGE": ["650 mg"], "ROUTE_OR_MODE": ["po"], "FREQUENCY": ["q6h prn"]}),
+]
+
+
+@pytest.mark.parametrize(("text", "drug", "expected"), SIGS, ids=[s[1] for s in SIGS])
+def test_medication_sig_attributes(pipeline, text, drug, expected):
+    doc = run(pipeline, text)
+    assert attributes(doc, drug) == expected
+    for a in entity(doc, drug).attributes:
+        assert a.category == "MEDICATION" and 0.5 <= a.relationship_score <= 1
+
+
+def test_an_amount_is_the_strength_only_when_the_sig_counts_units(pipeline):
+    text = "Tylenol 325 mg, take 2 tablets q6h. Amoxicillin 250 mg/5 mL, 10 mL PO TID. Aspirin 81 mg daily."
+    doc = run(pipeline, text)
+    assert attributes(doc, "Tylenol") == {"STRENGTH": ["325 mg"], "DOSAGE": ["2"], "FORM": ["tablets"],
+                                          "FREQUENCY": ["q6h"]}
+    assert attributes(doc, "Amoxicillin") == {"STRENGTH": ["250 mg/5 mL"], "DOSAGE": ["10 mL"], "ROUTE_OR_MODE": ["PO"],
+                                              "FREQUENCY": ["TID"]}
+    assert attributes(doc, "Aspirin") == {"DOSAGE": ["81 mg"], "FREQUENCY": ["daily"]}
+
+
+def test_route_before_the_drug_and_two_drugs_in_one_sentence(pipeline):
+    text = "Diuresed with IV furosemide 40 mg twice daily, then switched to oral furosemide 40 mg daily."
+    doc = run(pipeline, text)
+    first, second = [e for e in doc.entities if e.text == "furosemide"]
+    assert [(a.type, a.text) for a in first.attributes] == [
+        ("ROUTE_OR_MODE", "IV"), ("DOSAGE", "40 mg"), ("FREQUENCY", "twice daily")]
+    assert [(a.type, a.text) for a in second.attributes] == [
+        ("ROUTE_OR_MODE", "oral"), ("DOSAGE", "40 mg"), ("FREQUENCY", "daily")]
+
+
+def test_list_of_drugs_on_one_line(pipeline):
+    doc = run(pipeline, "Home meds: aspirin 81 mg daily, Toprol XL 50 mg daily, atorvastatin 40 mg qhs.")
+    assert attributes(doc, "aspirin") == {"DOSAGE": ["81 mg"], "FREQUENCY": ["daily"]}
+    assert attributes(doc, "Toprol XL") == {"DOSAGE": ["50 mg"], "FREQUENCY": ["daily"]}
+    assert entity(doc, "Toprol XL").type == "BRAND_NAME"
+    assert attributes(doc, "atorvastatin") == {"DOSAGE": ["40 mg"], "FREQUENCY": ["qhs"]}
+
+
+def test_attributes_are_not_guessed_across_other_entities(pipeline):
+    text = "AFib on apixaban 5 mg BID, CKD who presents with dyspnea x 3 days. Lasix 40 mg IV, daily weights."
+    doc = run(pipeline, text)
+    assert attributes(doc, "apixaban") == {"DOSAGE": ["5 mg"], "FREQUENCY": ["BID"]}
+    assert entity(doc, "x 3 days").type == "TIME_TO_DX_NAME"
+    assert attributes(doc, "Lasix") == {"DOSAGE": ["40 mg"], "ROUTE_OR_MODE": ["IV"]}
+
+
+def test_sig_without_a_known_drug_is_unmapped_and_lone_words_are_quiet(pipeline):
+    doc = run(pipeline, "Take 1 tablet by mouth twice daily. Daily weights.")
+    assert [(a.type, a.text) for a in doc.unmapped_attributes] == [
+        ("DOSAGE", "1"), ("FORM", "tablet"), ("ROUTE_OR_MODE", "by mouth"), ("FREQUENCY", "twice daily")]
+    assert not any(e.category == "ANATOMY" for e in doc.entities)  # "mouth" is part of the route
+
+
+LABS = [
+    ("Creatinine 1.4 mg/dL.", "Creatinine", {"TEST_VALUE": ["1.4"], "TEST_UNIT": ["mg/dL"]}),
+    ("BNP 1850 pg/mL.", "BNP", {"TEST_VALUE": ["1850"], "TEST_UNIT": ["pg/mL"]}),
+    ("HbA1c 7.2%.", "HbA1c", {"TEST_VALUE": ["7.2"], "TEST_UNIT": ["%"]}),
+    ("Hemoglobin of 9.8 g/dL.", "Hemoglobin", {"TEST_VALUE": ["9.8"], "TEST_UNIT": ["g/dL"]}),
+    ("Potassium was 3.1 mmol/L.", "Potassium", {"TEST_VALUE": ["3.1"], "TEST_UNIT": ["mmol/L"]}),
+    ("WBC 12.3 K/uL.", "WBC", {"TEST_VALUE": ["12.3"], "TEST_UNIT": ["K/uL"]}),
+    ("BP 140/90 mmHg.", "BP", {"TEST_VALUE": ["140/90"], "TEST_UNIT": ["mmHg"]}),
+    ("Troponin negative.", "Troponin", {"TEST_VALUE": ["negative"]}),
+    ("EF 30%.", "EF", {"TEST_VALUE": ["30"], "TEST_UNIT": ["%"]}),
+    ("Temp 38.5 C.", "Temp", {"TEST_VALUE": ["38.5"], "TEST_UNIT": ["C"]}),
+]
+
+
+@pytest.mark.parametrize(("text", "test", "expected"), LABS, ids=[lab[1] for lab in LABS])
+def test_lab_values_and_units(pipeline, text, test, expected):
+    doc = run(pipeline, text)
+    e = entity(doc, test, "TEST_TREATMENT_PROCEDURE")
+    assert e.type == "TEST_NAME"
+    assert attributes(doc, test) == expected
+
+
+def test_several_values_of_one_test_and_short_names_need_a_value(pipeline):
+    doc = run(pipeline, "Creatinine 1.4 mg/dL on admission, 1.2 mg/dL at discharge. K 4.2, Na 134.")
+    assert attributes(doc, "Creatinine") == {"TEST_VALUE": ["1.4", "1.2"], "TEST_UNIT": ["mg/dL", "mg/dL"]}
+    assert attributes(doc, "K") == {"TEST_VALUE": ["4.2"]}
+    assert attributes(doc, "Na") == {"TEST_VALUE": ["134"]}
+    quiet = run(pipeline, "Pulse was strong. Check weight and sodium tomorrow.")
+    assert not [e for e in quiet.entities if e.type == "TEST_NAME"]
+
+
+def test_condition_acuity_direction_and_site(pipeline):
+    doc = run(pipeline, "Acute on chronic systolic heart failure. Left knee pain. Pain in the right shoulder.")
+    assert attributes(doc, "systolic heart failure")["ACUITY"] == ["Acute on chronic"]
+    assert attributes(doc, "knee pain") == {"DIRECTION": ["Left"], "SYSTEM_ORGAN_SITE": ["knee"]}
+    assert attributes(doc, "Pain") == {"DIRECTION": ["right"], "SYSTEM_ORGAN_SITE": ["shoulder"]}
+    assert entity(doc, "knee pain").attributes[1].category == "ANATOMY"
+
+
+def test_sites_no_condition_claims_are_anatomy_entities(pipeline):
+    doc = run(pipeline, "Incision over the left hip. Chest X-ray clear.")
+    assert entity(doc, "hip").category == "ANATOMY"
+    assert not any(e.text == "Chest" for e in doc.entities)  # part of the test's name
+
+
+TIMES = ["for one week", "3 days ago", "in 1 week", "over the past 2 days", "since yesterday", "on admission",
+         "last night", "postoperative day 2"]
+
+
+@pytest.mark.parametrize("phrase", TIMES)
+def test_time_expressions(pipeline, phrase):
+    text = f"Cough {phrase}."
+    doc = run(pipeline, text)
+    assert entity(doc, phrase).category == "TIME_EXPRESSION"
+    assert entity(doc, phrase).type == "TIME_TO_DX_NAME"
+
+
+SOCIAL = [
+    ("Smokes 1 ppd.", "Smokes 1 ppd", "TOBACCO_USE", set()),
+    ("40 pack-year history.", "40 pack-year history", "TOBACCO_USE", set()),
+    ("Former smoker.", "Former smoker", "TOBACCO_USE", {"PAST_HISTORY"}),
+    ("Nonsmoker.", "Nonsmoker", "TOBACCO_USE", {"NEGATION"}),
+    ("Never smoked.", "smoked", "TOBACCO_USE", {"NEGATION"}),
+    ("Drinks 2 beers per day.", "Drinks 2 beers per day", "ALCOHOL_CONSUMPTION", set()),
+    ("She drinks alcohol socially.", "drinks alcohol socially", "ALCOHOL_CONSUMPTION", set()),
+    ("Denies alcohol use.", "alcohol use", "ALCOHOL_CONSUMPTION", {"NEGATION"}),
+    ("History of IV drug use.", "IV drug use", "REC_DRUG_USE", {"PAST_HISTORY"}),
+    ("Uses marijuana daily.", "Uses marijuana", "REC_DRUG_USE", set()),
+    ("Allergic to penicillin.", "Allergic to penicillin", "ALLERGIES", set()),
+    ("Sulfa allergy.", "Sulfa allergy", "ALLERGIES", set()),
+    ("NKDA.", "NKDA", "ALLERGIES", {"NEGATION"}),
+    ("No known drug allergies.", "No known drug allergies", "ALLERGIES", {"NEGATION"}),
+]
+
+
+@pytest.mark.parametrize(("text", "span", "type_", "expected"), SOCIAL, ids=[s[0] for s in SOCIAL])
+def test_social_history(pipeline, text, span, type_, expected):
+    doc = run(pipeline, text)
+    e = entity(doc, span, "BEHAVIORAL_ENVIRONMENTAL_SOCIAL")
+    assert e.type == type_
+    assert traits(doc, span) == expected
+
+
+def test_phi_patterns(pipeline):
+    doc = run(pipeline, "72-year-old seen 03/15/2023 and on March 3, 2024; call 555-123-4567 or x@example.org.")
+    found = {(e.type, e.text) for e in doc.entities if e.category == "PROTECTED_HEALTH_INFORMATION"}
+    assert found == {("AGE", "72"), ("DATE", "03/15/2023"), ("DATE", "March 3, 2024"),
+                     ("PHONE_OR_FAX", "555-123-4567"), ("EMAIL", "x@example.org")}
+    assert not [e for e in run(pipeline, "BP 140/90, ratio 1/2.").entities if e.type == "DATE"]
