@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import time
 from pathlib import Path
@@ -53,6 +54,10 @@ def serve(
     sha = resolver.verify(spec, path)
     backend = LlamaCppBackend(spec, path, settings, host=host, port=port, api_key=api_key)
     backend.warm_up()
+    # Stop cleanly on Ctrl-C and on SIGTERM (systemd, containers). Set explicitly: a process started
+    # in the background by a non-interactive shell inherits SIGINT as ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     try:
         if api_key_env is None:
             typer.echo(f"API key (shown once): {api_key}", err=True)
@@ -67,6 +72,10 @@ def serve(
         typer.echo("bedside: stopped", err=True)
     finally:
         backend.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _check_port_free(host: str, port: int) -> None:
