@@ -37,3 +37,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None, stdin: bytes | None =
         [sys.executable, "-m", "bedside", *args], env=full_env, input=stdin, capture_output=True,
         timeout=timeout, text=stdin is None,
     )
+
+
+def audit_rows(env: dict[str, str]) -> list[dict]:
+    """Every audit record of the database a test's environment points at (empty if none yet)."""
+    import sqlite3
+
+    path = Path(env["BEDSIDE_AUDIT_DB"])
+    if not path.exists():
+        return []
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    rows = [dict(r) for r in db.execute("SELECT * FROM calls ORDER BY id")]
+    db.close()
+    return rows

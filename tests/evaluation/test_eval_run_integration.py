@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import audit_rows
 from eval_helpers import SHARED_DATA, mcqa_line, needs_shared_data, write_task_dir
 
 pytestmark = pytest.mark.integration
@@ -55,17 +55,6 @@ def eval_cli(*args: str, env: dict[str, str], timeout: float = 180) -> subproces
     cmd = [sys.executable, "-m", "bedside", "eval"] if _registered() else [sys.executable, "-c", WRAPPER, "eval"]
     return subprocess.run([*cmd, *args], env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=timeout)
-
-
-def _audit_rows(env: dict[str, str]) -> list[dict]:
-    path = Path(env["BEDSIDE_AUDIT_DB"])
-    if not path.exists():
-        return []
-    db = sqlite3.connect(path)
-    db.row_factory = sqlite3.Row
-    rows = [dict(r) for r in db.execute("SELECT * FROM calls ORDER BY id")]
-    db.close()
-    return rows
 
 
 def _cells(out: Path) -> list[dict]:
@@ -113,7 +102,7 @@ def test_medmcqa_four_items_end_to_end(bedside_env, tmp_path):
         assert item["correct"] == (item["parsed"] == item["gold"])
         assert item["prompt"].startswith("Question: ") and item["output"] == json.dumps(item["parsed"])
         assert len(item["input_sha256"]) == 64 and len(item["prompt_sha256"]) == 64 and item["latency_ms"] > 0
-    rows = _audit_rows(bedside_env)
+    rows = audit_rows(bedside_env)
     assert [r["task"] for r in rows] == ["eval:medmcqa"] * 4 and {r["caller"] for r in rows} == {"eval"}
     assert all(r["prompt_text"] is None for r in rows)  # the audit keeps hashes only
 
@@ -125,12 +114,12 @@ def test_interrupted_run_resumes_without_recomputing(bedside_env, tiny, tmp_path
             "--tasks-dir", str(task_dir), "--no-progress"]
     first = eval_cli(*args, "--limit", "3", env=bedside_env)
     assert first.returncode == 0, first.stderr
-    assert len(_audit_rows(bedside_env)) == 3
+    assert len(audit_rows(bedside_env)) == 3
     lines_before = (out / "items.jsonl").read_text().splitlines()
 
     second = eval_cli(*args, "--limit", "6", env=bedside_env)
     assert second.returncode == 0, second.stderr
-    assert len(_audit_rows(bedside_env)) == 6  # only the 3 new items reached the model
+    assert len(audit_rows(bedside_env)) == 6  # only the 3 new items reached the model
     lines_after = (out / "items.jsonl").read_text().splitlines()
     assert lines_after[:3] == lines_before and len(lines_after) == 6
     cell = _cells(out)[0]
@@ -139,7 +128,7 @@ def test_interrupted_run_resumes_without_recomputing(bedside_env, tiny, tmp_path
 
     # A finished run reruns without any model call; a new strategy is a new cell beside the old one.
     assert eval_cli(*args, "--limit", "6", env=bedside_env).returncode == 0
-    assert len(_audit_rows(bedside_env)) == 6
+    assert len(audit_rows(bedside_env)) == 6
     few = eval_cli(*args, "--limit", "2", "--strategy", "few-shot", "--shots", "1", env=bedside_env)
     assert few.returncode == 0, few.stderr
     cells = {(c["key"]["strategy"], c["key"]["shots"]): c for c in _cells(out)}
@@ -225,7 +214,7 @@ def test_bad_input_is_one_line_with_exit_code(bedside_env, tiny, tmp_path, args,
     assert res.returncode == code, res.stderr
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("bedside: error: ") and message in last and "Traceback" not in res.stderr
-    assert _audit_rows(bedside_env) == []
+    assert audit_rows(bedside_env) == []
 
 
 def test_tasks_json_lists_bundled_and_user_tasks(bedside_env, task_dir):

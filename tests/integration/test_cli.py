@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import run_cli
+from conftest import audit_rows, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -23,17 +23,6 @@ SCHEMA = {
     "required": ["problem", "medications", "acuity"],
 }
 NOTE = "72-year-old man with chronic heart failure on furosemide 40 mg daily and lisinopril 10 mg."
-
-
-def _audit_rows(env) -> list[dict]:
-    path = Path(env["BEDSIDE_AUDIT_DB"])
-    if not path.exists():
-        return []
-    db = sqlite3.connect(path)
-    db.row_factory = sqlite3.Row
-    rows = [dict(r) for r in db.execute("SELECT * FROM calls ORDER BY id")]
-    db.close()
-    return rows
 
 
 def test_models_list_json_shows_bundled_defaults(bedside_env):
@@ -55,7 +44,7 @@ def test_generate_free_text_is_audited_without_text(bedside_env):
     out = run_cli("generate", "--model", "smollm2", "--max-tokens", "16", NOTE, env=bedside_env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
-    rows = _audit_rows(bedside_env)
+    rows = audit_rows(bedside_env)
     assert len(rows) == 1
     r = rows[0]
     assert r["model_name"] == "smollm2" and r["backend"] == "llamacpp" and r["caller"] == "cli"
@@ -101,11 +90,11 @@ def test_prompt_file_and_stdin(bedside_env, tmp_path):
     assert run_cli("generate", "--max-tokens", "4", "--file", str(note), env=bedside_env).returncode == 0
     out = run_cli("generate", "--max-tokens", "4", "--file", "-", env=bedside_env, stdin=NOTE.encode())
     assert out.returncode == 0
-    assert len(_audit_rows(bedside_env)) == 2
+    assert len(audit_rows(bedside_env)) == 2
 
 
 def _bad(env, *args, stdin=None):
-    before = _audit_rows(env)
+    before = audit_rows(env)
     out = run_cli(*args, env=env, stdin=stdin)
     assert out.returncode != 0
     err = out.stderr if isinstance(out.stderr, str) else out.stderr.decode()
@@ -118,13 +107,13 @@ def _bad(env, *args, stdin=None):
 def test_unknown_model(bedside_env):
     msg, before = _bad(bedside_env, "generate", "--model", "gpt-17", "hello")
     assert "unknown model 'gpt-17'" in msg
-    assert _audit_rows(bedside_env) == before == []
+    assert audit_rows(bedside_env) == before == []
 
 
 def test_empty_prompt(bedside_env):
     msg, _ = _bad(bedside_env, "generate", "   ")
     assert "prompt is empty" in msg
-    assert _audit_rows(bedside_env) == []
+    assert audit_rows(bedside_env) == []
 
 
 def test_invalid_and_missing_schema(bedside_env, tmp_path):
@@ -134,7 +123,7 @@ def test_invalid_and_missing_schema(bedside_env, tmp_path):
     assert "not a valid JSON Schema" in msg
     msg, _ = _bad(bedside_env, "generate", "--schema", str(tmp_path / "none.json"), "hello")
     assert "schema file not found" in msg
-    assert _audit_rows(bedside_env) == []
+    assert audit_rows(bedside_env) == []
 
 
 def test_binary_and_non_utf8_prompt_files(bedside_env, tmp_path):
@@ -153,7 +142,7 @@ def test_prompt_larger_than_context_is_audited_consistently(bedside_env):
     run_cli("generate", "--max-tokens", "4", "hello", env=env)
     msg, before = _bad(env, "generate", "fever and cough " * 200)
     assert "context window" in msg and "256" in msg
-    rows = _audit_rows(env)
+    rows = audit_rows(env)
     assert len(rows) == len(before) + 1 and rows[-1]["status"] == "error"
     assert run_cli("audit", "verify", env=env).returncode == 0
 
@@ -176,7 +165,7 @@ def test_corrupt_and_truncated_model_files(bedside_env, tmp_path):
     junk.write_bytes(b"not a model at all" * 10)
     msg, _ = _bad(bedside_env, "generate", "--model", str(junk), "hello")
     assert "not a GGUF file" in msg
-    assert _audit_rows(bedside_env) == []
+    assert audit_rows(bedside_env) == []
 
 
 def test_models_verify_detects_a_modified_copy(bedside_env, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,17 @@ def settings_from(config: Path | None = None, **flags: Any) -> Settings:
     if "audit_db" in flags and flags["audit_db"] is not None:
         flags["audit_db"] = Path(flags["audit_db"])
     return load_settings(config, **flags)
+
+
+def log_to_stderr(name: str) -> None:
+    """Send a bedside module's progress messages to stderr as `bedside: ...` (never note text)."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("bedside: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def echo_json(value: Any) -> None:

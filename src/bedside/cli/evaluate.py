@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from bedside.cli.common import DbOpt, echo_json, settings_from
+from bedside.cli.common import DbOpt, echo_json, log_to_stderr, settings_from
 
 app = typer.Typer(
     help="Evaluate models on clinical tasks: tasks as data files, resumable runs, scores with 95% CIs.",
@@ -29,16 +27,6 @@ class StrategyName(StrEnum):
 class DecodingName(StrEnum):
     constrained = "constrained"
     free = "free"
-
-
-def _log_to_stderr() -> None:
-    logger = logging.getLogger("bedside.evaluation")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("bedside: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 def _registry(tasks_dir: list[Path] | None, data_dir: Path):
@@ -101,7 +89,7 @@ def run(
     from bedside.evaluation.runner import RunOptions, run_task
     from bedside.runtime import Runtime
 
-    _log_to_stderr()
+    log_to_stderr("bedside.evaluation")
     settings = settings_from(None, audit_db=db)
     spec = _registry(tasks_dir, settings.data_dir).get(task)
     opts = RunOptions(

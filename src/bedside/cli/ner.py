@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from pathlib import Path
 
 import typer
 
-from bedside.cli.common import ConfigOpt, echo_json, settings_from
+from bedside.cli.common import ConfigOpt, echo_json, log_to_stderr, settings_from
 from bedside.errors import InputError
 
 ThreadsOpt = typer.Option(None, "--threads", min=0, help="CPU threads (0: settings / all cores).")
@@ -23,16 +22,6 @@ _CORPUS_HELP = (
     "(e.g. MEDICAL_CONDITION, MEDICATION) labels every entity in it; without it, corpus types are "
     "mapped (Disease -> MEDICAL_CONDITION, Chemical -> MEDICATION). Repeatable."
 )
-
-
-def _log_to_stderr() -> None:
-    logger = logging.getLogger("bedside.ner")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("bedside: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 def _refs(args: list[str] | None):
@@ -88,7 +77,7 @@ def train_ner(
     from bedside.ner.recipe import Recipe, load_recipe
     from bedside.ner.train import train as run_training
 
-    _log_to_stderr()
+    log_to_stderr("bedside.ner")
     settings = settings_from(config)
     plan = load_recipe(recipe, data_root) if recipe else Recipe()
     if train:
