@@ -1,35 +1,22 @@
 """`bedside eval` end to end on the bundled SmolLM2-135M: real engine, real audit trail, real files.
 
-Tests run the CLI in a subprocess, as a user would. Until `eval` is registered on the root
-command they drive the same typer app through a two-line wrapper (same error handling); once it
-is registered they use `python -m bedside eval`.
+Tests run `python -m bedside eval` in a subprocess, as a user would.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import audit_rows
+from conftest import audit_rows, run_cli
 from eval_helpers import SHARED_DATA, mcqa_line, needs_shared_data, write_task_dir
 
 pytestmark = pytest.mark.integration
 
 SMOLLM2_SHA = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-WRAPPER = (
-    "import sys, typer\n"
-    "from bedside.cli.common import run_guarded\n"
-    "from bedside.cli.evaluate import app\n"
-    "root = typer.Typer(pretty_exceptions_enable=False)\n"
-    "root.add_typer(app, name='eval')\n"
-    "root.callback()(lambda: None)\n"
-    "sys.exit(run_guarded(root))\n"
-)
 QUESTIONS = [
     ("q1", "Which drug is an anticoagulant?", "C"),
     ("q2", "Which drug lowers blood glucose?", "B"),
@@ -45,16 +32,8 @@ def task_dir(tmp_path):
     return write_task_dir(tmp_path)
 
 
-def _registered() -> bool:
-    from bedside.cli import app
-
-    return any(g.name == "eval" for g in app.registered_groups)
-
-
 def eval_cli(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "bedside", "eval"] if _registered() else [sys.executable, "-c", WRAPPER, "eval"]
-    return subprocess.run([*cmd, *args], env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=timeout)
+    return run_cli("eval", *args, env=env, timeout=timeout)
 
 
 def _cells(out: Path) -> list[dict]:
