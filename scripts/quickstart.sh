@@ -3,10 +3,7 @@
 # Usage: bash scripts/quickstart.sh            (PYTHON=python3.12 to pick an interpreter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-. .venv/bin/activate
-python -m pip install -q --upgrade pip
+. scripts/_venv.sh
 python -m pip install -q .   # the core install: llama.cpp engine + SmolLM2-135M, no torch
 
 examples=$(python -c 'import bedside, pathlib; print(pathlib.Path(bedside.__file__).parent / "resources/examples")')

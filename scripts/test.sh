@@ -3,10 +3,7 @@
 # Usage: bash scripts/test.sh [pytest args]    (PYTHON=python3.12 to pick an interpreter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-. .venv/bin/activate
-python -m pip install -q --upgrade pip
+. scripts/_venv.sh
 # torch first and pinned: left to a resolver, a bare `torch` requirement pulls a multi-GB CUDA build.
 # 2.13.0 is the CPU build this project is tested with; override with TORCH_SPEC.
 python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"

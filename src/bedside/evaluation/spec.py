@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bedside.errors import ConfigError
+from bedside.textio import read_text
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 
@@ -218,10 +219,4 @@ def load_task_text(text: str, source: str) -> TaskSpec:
 
 def load_task_file(path: str | Path) -> TaskSpec:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"task file not found: {p}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read task file {p}: {exc}") from exc
-    return load_task_text(text, str(p))
+    return load_task_text(read_text(p, "task file", error=ConfigError), str(p))

@@ -16,16 +16,12 @@ from jsonschema import Draft202012Validator
 
 from bedside.errors import InputError, StructuredOutputError
 from bedside.runtime.base import Constraint, Generation
+from bedside.textio import read_text
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"schema file not found: {p}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read schema file {p}: {exc}") from exc
+    text = read_text(p, "schema file")
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:
