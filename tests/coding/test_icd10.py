@@ -1,0 +1,276 @@
+"""ICD-10-CM linking (bedside.coding) against the real tabular list shipped by simple-icd-10-cm.
+
+Expected codes were checked by hand against the April 2026 tabular list (code and description), and
+test_expected_codes_are_billable guards them against typos and future code-set changes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import simple_icd_10_cm as icd
+
+from bedside.clinical.schema import Attribute, Concept, Document, Entity, Trait
+from bedside.coding import Icd10Linker, link_document
+from bedside.coding.index import cache_path
+from bedside.coding.text import Vocabulary, default_dir
+from bedside.errors import ConfigError, InputError
+
+# mention -> code expected first
+TOP1 = {
+    "hypertension": "I10",
+    "essential hypertension": "I10",
+    "type 2 diabetes mellitus": "E11.9",
+    "type 2 diabetes": "E11.9",
+    "type 2 diabetes mellitus with hyperglycemia": "E11.65",
+    "asthma": "J45.909",
+    "pneumonia": "J18.9",
+    "congestive heart failure": "I50.9",
+    "atrial fibrillation": "I48.91",
+    "chronic obstructive pulmonary disease": "J44.9",
+    "COPD with acute exacerbation": "J44.1",
+    "urinary tract infection": "N39.0",
+    "acute kidney injury": "N17.9",
+    "hypothyroidism": "E03.9",
+    "hyperlipidemia": "E78.5",
+    "gastroesophageal reflux disease": "K21.9",
+    "coronary artery disease": "I25.10",
+    "sepsis": "A41.9",
+    "obstructive sleep apnea": "G47.33",
+    "major depressive disorder": "F32.9",
+    "migraine": "G43.909",
+    "anemia": "D64.9",
+    "chest pain": "R07.9",
+    "stroke": "I63.9",
+    "deep vein thrombosis": "I82.409",
+    "breast cancer": "C50.919",
+    "right femur fracture": "S72.91XA",
+    "cellulitis of left leg": "L03.116",
+    "chronic kidney disease stage 3": "N18.30",
+}
+# mention -> code expected within the first five
+TOP5 = {
+    "pneumonia of the left lower lobe": "J18.9",
+    "CHF exacerbation": "I50.9",
+    "right knee osteoarthritis": "M17.11",
+    "hepatitis C": "B19.20",
+}
+ABBREVIATIONS = {
+    "HTN": "I10", "T2DM": "E11.9", "DM2": "E11.9", "CHF": "I50.9", "AFib": "I48.91", "a-fib": "I48.91",
+    "COPD": "J44.9", "UTI": "N39.0", "CAD": "I25.10", "GERD": "K21.9", "OSA": "G47.33", "MI": "I21.9",
+    "HIV": "B20", "AKI": "N17.9", "CKD stage 3": "N18.30",
+}
+SPELLING = {"anaemia": "D64.9", "oedema": "R60.9", "pnuemonia": "J18.9", "diabetis mellitus type 2": "E11.9"}
+
+
+def codes(concepts: list[Concept]) -> list[str]:
+    return [c.code for c in concepts]
+
+
+def test_expected_codes_are_billable():
+    for code in {*TOP1.values(), *TOP5.values(), *ABBREVIATIONS.values(), *SPELLING.values()}:
+        assert icd.is_valid_item(code) and icd.is_leaf(code), code
+
+
+@pytest.mark.parametrize("mention,code", TOP1.items())
+def test_common_conditions_link_first(linker: Icd10Linker, mention: str, code: str):
+    result = linker.link(mention)
+    assert codes(result)[:1] == [code], [(c.code, c.description, c.score) for c in result]
+
+
+@pytest.mark.parametrize("mention,code", TOP5.items())
+def test_harder_mentions_link_within_five(linker: Icd10Linker, mention: str, code: str):
+    assert code in codes(linker.link(mention, 5))
+
+
+@pytest.mark.parametrize("mention,code", ABBREVIATIONS.items())
+def test_abbreviations(linker: Icd10Linker, mention: str, code: str):
+    assert codes(linker.link(mention))[:1] == [code]
+
+
+@pytest.mark.parametrize("mention,code", SPELLING.items())
+def test_british_spelling_and_typos(linker: Icd10Linker, mention: str, code: str):
+    assert codes(linker.link(mention))[:1] == [code]
+
+
+def test_case_sensitive_abbreviations_need_their_case(linker: Icd10Linker):
+    assert codes(linker.link("PE"))[:1] == ["I26.99"]  # Other pulmonary embolism without acute cor pulmonale
+    assert not any(c.startswith("I26") for c in codes(linker.link("pe")))
+
+
+def test_description_of_a_category_maps_to_its_default_billable_code(linker: Icd10Linker):
+    # E11, I50 and J45 are categories (not billable); their own descriptions link to the default child.
+    for category, code in [("E11", "E11.9"), ("I50", "I50.9"), ("J45", "J45.909"), ("C50", "C50.919")]:
+        assert not icd.is_leaf(category)
+        result = linker.link(icd.get_description(category))
+        assert result[0].code == code and result[0].score >= 0.9
+        assert category not in codes(result)
+
+
+def test_only_billable_codes_are_returned(linker: Icd10Linker):
+    for mention in [*TOP1, *TOP5, "diabetes", "heart failure", "fracture of femur", "malignant neoplasm of breast"]:
+        for c in linker.link(mention, 10):
+            assert icd.is_leaf(c.code), (mention, c.code)
+            assert c.description == icd.get_description(c.code)
+
+
+def test_exact_descriptions_score_high_and_come_first(linker: Icd10Linker):
+    billable = linker.index.codes
+    sample = random.Random(20260401).sample(billable, 300)
+    first = 0
+    for code in sample:
+        description = icd.get_description(code)
+        result = linker.link(description)
+        assert result and result[0].score >= 0.9, (code, description, result[:1])
+        # Several codes can share a description (or differ only in a parenthesis); any of them is right.
+        first += result[0].code == code or result[0].description == description
+    assert first / len(sample) >= 0.97
+
+
+@pytest.mark.parametrize("mention", ["", "   ", "\n\t", "xyzzy", "qwxz plorkt", "12345", "!!!", "the of and"])
+def test_empty_or_garbage_input_links_to_nothing(linker: Icd10Linker, mention: str):
+    assert linker.link(mention) == []
+
+
+def test_garbage_words_lower_the_score_of_a_real_one(linker: Icd10Linker):
+    clean = linker.link("pneumonia")[0]
+    noisy = linker.link("pneumonia xyzzy plorkt")
+    assert noisy and noisy[0].code == clean.code and noisy[0].score < clean.score - 0.2
+
+
+def test_output_shape(linker: Icd10Linker):
+    for k in (1, 3, 5, 12):
+        result = linker.link("diabetes with kidney complications", k)
+        assert 0 < len(result) <= k
+        assert all(isinstance(c, Concept) and 0 <= c.score <= 1 for c in result)
+        assert [c.score for c in result] == sorted((c.score for c in result), reverse=True)
+        assert len(set(codes(result))) == len(result)
+        assert all("." in c.code or len(c.code) == 3 for c in result)
+    assert linker.link("asthma", 0) == []
+
+
+def test_non_text_mention_is_an_input_error(linker: Icd10Linker):
+    with pytest.raises(InputError):
+        linker.link(None)  # type: ignore[arg-type]
+
+
+def test_deterministic_across_calls_and_processes(linker: Icd10Linker, cache_dir: Path):
+    mentions = ["CHF exacerbation", "fracture", "diabetes", "pain", "infection", "neoplasm", "cough"]
+    first = [linker.link(m, 5) for m in mentions]
+    assert [linker.link(m, 5) for m in mentions] == first
+    again = Icd10Linker(cache_dir=cache_dir)  # loaded from the cache this time
+    assert [again.link(m, 5) for m in mentions] == first
+    built = Icd10Linker(cache_dir=None)  # built in memory, no cache
+    assert [built.link(m, 5) for m in mentions[:3]] == first[:3]
+
+
+def test_context_words_rank_codes_that_have_them_first(linker: Icd10Linker):
+    plain = linker.link("fracture")
+    assert not plain[0].code.startswith("S72")
+    with_site = linker.link("fracture", context="right femur")
+    assert with_site[0].code == "S72.91XA"
+    # Context the tabular list never mentions changes nothing.
+    assert linker.link("pneumonia", context="xyzzy") == linker.link("pneumonia")
+    # A site the tabular list has no code for lowers every score alike; the condition stays first.
+    assert codes(linker.link("pneumonia", context="left lower lobe"))[:1] == ["J18.9"]
+
+
+def test_a_second_process_loads_the_cache_without_parsing_the_tabular_list(linker: Icd10Linker, cache_dir: Path):
+    assert cache_path(cache_dir, Vocabulary.load()).is_file()
+    code = (
+        "import sys; from pathlib import Path; from bedside.coding import Icd10Linker; "
+        f"lk = Icd10Linker(cache_dir=Path({str(cache_dir)!r})); print(lk.link('HTN')[0].code); "
+        "print('simple_icd_10_cm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["I10", "False"]
+
+
+def test_a_corrupt_cache_is_rebuilt(linker: Icd10Linker, tmp_path: Path, cache_dir: Path):
+    good = cache_path(cache_dir, Vocabulary.load())
+    bad = cache_path(tmp_path, Vocabulary.load())
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(good.read_bytes()[:5000])  # a truncated file, as after a crash mid-copy
+    lk = Icd10Linker(cache_dir=tmp_path)
+    assert codes(lk.link("asthma"))[:1] == ["J45.909"]
+    assert bad.stat().st_size == good.stat().st_size  # rewritten whole
+
+
+def test_every_abbreviation_expands_to_words_the_tabular_list_uses(linker: Icd10Linker):
+    vocab = Vocabulary.load()
+    unknown = {}
+    for key, words in [*vocab.abbreviations.items(), *vocab.exact.items()]:
+        missing = [t.stem for t in vocab.terms(" ".join(words)) if t.stem not in linker.index.vocab]
+        if missing:
+            unknown[" ".join(key)] = missing
+    assert unknown == {}
+
+
+def _copy_resources(tmp_path: Path) -> Path:
+    folder = tmp_path / "coding"
+    shutil.copytree(default_dir(), folder)
+    return folder
+
+
+def test_malformed_vocabulary_file_is_a_config_error(tmp_path: Path):
+    folder = _copy_resources(tmp_path)
+    (folder / "vocabulary.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="vocabulary.json"):
+        Icd10Linker(vocabulary_dir=folder).link("asthma")
+
+
+def test_duplicate_abbreviation_is_a_config_error(tmp_path: Path):
+    folder = _copy_resources(tmp_path)
+    path = folder / "abbreviations.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["terms"]["CHF"] = "heart failure"  # the same key as "chf": "terms" ignore case
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match="twice"):
+        Vocabulary.load(folder)
+
+
+# -- link_document -----------------------------------------------------------------------------
+
+NOTE = "No pneumonia. Pneumonia of the left lower lobe. Started metformin for T2DM."
+
+
+def _entity(id_: int, text: str, category: str, traits=(), attributes=()) -> Entity:
+    begin = NOTE.index(text)
+    kind = "DX_NAME" if category == "MEDICAL_CONDITION" else "GENERIC_NAME"
+    return Entity(id=id_, text=text, category=category, type=kind, begin_offset=begin, end_offset=begin + len(text),
+                  score=0.9, traits=list(traits), attributes=list(attributes))
+
+
+def test_link_document_codes_conditions_and_ignores_negation(linker: Icd10Linker):
+    site = Attribute(id=5, type="SYSTEM_ORGAN_SITE", category="MEDICAL_CONDITION", text="left lower lobe",
+                     begin_offset=NOTE.index("left lower lobe"), end_offset=NOTE.index("left lower lobe") + 15,
+                     score=0.9, relationship_score=0.9)
+    doc = Document(entities=[
+        _entity(0, "pneumonia", "MEDICAL_CONDITION", traits=[Trait(name="NEGATION", score=0.9)]),
+        _entity(1, "Pneumonia", "MEDICAL_CONDITION", attributes=[site]),
+        _entity(2, "metformin", "MEDICATION"),
+        _entity(3, "T2DM", "MEDICAL_CONDITION"),
+    ])
+    out = link_document(doc, NOTE, linker)
+    negated, affirmed, drug, diabetes = out.entities
+    assert codes(negated.icd10cm_concepts)[:1] == ["J18.9"]
+    assert codes(negated.icd10cm_concepts) == codes(linker.link("pneumonia"))  # the NEGATION trait changes nothing
+    assert "J18.9" in codes(affirmed.icd10cm_concepts)
+    assert drug.icd10cm_concepts is None
+    assert codes(diabetes.icd10cm_concepts)[:1] == ["E11.9"]
+    assert all(len(e.icd10cm_concepts) <= 5 for e in (negated, affirmed, diabetes))
+    assert doc.entities[0].icd10cm_concepts is None  # the input document is left as it was
+    comprehend = out.to_dict(style="comprehend")["Entities"][0]["ICD10CMConcepts"][0]
+    assert set(comprehend) == {"Code", "Description", "Score"}
+
+
+def test_link_document_rejects_a_document_of_another_note(linker: Icd10Linker):
+    doc = Document(entities=[_entity(0, "pneumonia", "MEDICAL_CONDITION")])
+    with pytest.raises(InputError, match="does not match"):
+        link_document(doc, "Something else entirely, longer than the offsets.", linker)
