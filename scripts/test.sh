@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # torch first and pinned: left to a resolver, a bare `torch` requirement pulls a multi-GB CUDA build.
 # 2.13.0 is the CPU build this project is tested with; override with TORCH_SPEC.
 python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
-python -m pip install -q -e ".[models,train,ner,eval,test]"
+python -m pip install -q -e ".[models,train,ner,eval,deid,test]"
 # The report's HTML is checked in a real headless browser: Debian's Chromium, driven by playwright
 # (whose own browser download does not work offline). Installed once, as root; skipped when present.
 if ! command -v chromium >/dev/null 2>&1; then

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field
@@ -64,6 +64,21 @@ class Settings(BaseSettings):
         default=0, description="Layers to offload to a GPU in the local engine (-1: all; 0: CPU only)."
     )
     max_tokens: int = Field(default=256, ge=1, description="Default generation budget (tokens).")
+    ner_model: Path | None = Field(
+        default=None,
+        description="Entity-span model folder for `bedside extract` (default: the one shipped in the package).",
+    )
+    max_note_bytes: int = Field(
+        default=10_000_000, ge=1, description="Largest note `bedside extract` accepts (bytes, UTF-8)."
+    )
+    outbound_deid_mode: Literal["mask", "redact", "surrogate"] = Field(
+        default="mask",
+        description="How text is de-identified before it goes to a model endpoint outside this machine.",
+    )
+    deid_key_file: Path | None = Field(
+        default=None,
+        description="Secret key file for surrogate de-identification (none: a random key per process).",
+    )
     models: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Extra catalog entries ([[models]] tables, same fields as the bundled catalog).",

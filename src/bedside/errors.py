@@ -58,3 +58,7 @@ class AuditError(BedsideError):
 
 class AuditChainBroken(AuditError):
     exit_code = 7
+
+
+class DeidentificationError(BedsideError):
+    """Text could not be de-identified, so the request that needed it was not sent."""

@@ -10,8 +10,13 @@ from bedside.errors import BedsideError, InputError, ModelUnavailableError
 GGUF_MAGIC = b"GGUF"
 
 
-def read_text(path: str | Path, what: str = "file", error: type[BedsideError] = InputError) -> str:
-    """Decode a UTF-8 text file ('-' reads standard input); refuse missing, binary or non-UTF-8 input."""
+def read_text(
+    path: str | Path, what: str = "file", error: type[BedsideError] = InputError, encoding: str = "utf-8"
+) -> str:
+    """Decode a text file ('-' reads standard input); refuse missing, binary or undecodable input.
+
+    ``encoding`` is a Python codec name; UTF-8 (the default) also accepts a byte-order mark.
+    """
     if str(path) == "-":
         data, source = sys.stdin.buffer.read(), "standard input"
     else:
@@ -27,10 +32,15 @@ def read_text(path: str | Path, what: str = "file", error: type[BedsideError] = 
             raise error(f"cannot read {what} {p}: {exc.strerror or exc}") from exc
     if b"\x00" in data:
         raise error(f"{source} looks binary (contains NUL bytes); give a UTF-8 text file")
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(codec)
+    except LookupError as exc:
+        raise error(f"unknown text encoding '{encoding}'") from exc
     except UnicodeDecodeError as exc:
-        raise error(f"{source} is not UTF-8 text (byte {exc.start}); convert it first") from exc
+        hint = " (Latin-1/Windows text? try --encoding latin-1 or cp1252)" if codec == "utf-8-sig" else ""
+        name = "UTF-8" if codec == "utf-8-sig" else encoding
+        raise error(f"{source} is not {name} text (byte {exc.start}){hint}") from exc
 
 
 def check_gguf(path: Path) -> None:

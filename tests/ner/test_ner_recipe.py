@@ -20,8 +20,17 @@ def test_bundled_default_recipe(tmp_path: Path) -> None:
         CorpusRef(tmp_path / "bc5cdr_chem/train.tsv", "MEDICATION"),
     ]
     assert [r.category for r in recipe.dev] == ["MEDICAL_CONDITION", "MEDICAL_CONDITION", "MEDICATION"]
-    assert recipe.params == TrainParams()  # the defaults are the shipped model's
+    # The recipe's own [params] win over the TrainParams defaults (tuned on dev, see default.toml).
+    assert (recipe.params.lr, recipe.params.epochs, recipe.params.time_limit_min) == (2e-4, 7.0, 45.0)
     assert recipe.params.base == "minilm" and recipe.params.partial_labels
+    assert recipe.params.batch_size == TrainParams().batch_size
+
+
+def test_shipped_recipe_adds_dev_to_training(tmp_path: Path) -> None:
+    default, shipped = load_recipe("default", tmp_path), load_recipe("shipped", tmp_path)
+    assert shipped.train[:3] == default.train
+    assert shipped.train[3:] == default.dev and shipped.dev == default.dev
+    assert shipped.params.lr == default.params.lr
 
 
 def test_json_recipe_relative_to_its_folder_and_overrides(tmp_path: Path) -> None:

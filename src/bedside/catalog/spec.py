@@ -35,6 +35,11 @@ class Source(BaseModel):
     api_key_env: str | None = None
     server: Literal["vllm", "llamacpp", "ollama", "openai"] = "openai"
     timeout_s: float = 120.0
+    # Outbound de-identification (bedside.runtime.outbound): an endpoint whose host is not loopback is
+    # outside this machine; `external` also marks a loopback one (a tunnel, a test stand-in) as outside.
+    # `deid = false` sends prompts to an outside endpoint as given: an explicit, audited opt-out.
+    external: bool = False
+    deid: bool = True
 
     @model_validator(mode="after")
     def _required_fields(self) -> Source:
@@ -48,6 +53,8 @@ class Source(BaseModel):
         missing = [f for f in need if not getattr(self, f)]
         if missing:
             raise ValueError(f"source kind '{self.kind}' needs {', '.join(missing)}")
+        if self.external and self.kind != "endpoint":
+            raise ValueError("external = true applies to source kind 'endpoint' (other models run in-process)")
         return self
 
 

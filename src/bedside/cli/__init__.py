@@ -8,8 +8,10 @@ import typer
 
 from bedside.cli import audit as audit_cmd
 from bedside.cli import config as config_cmd
+from bedside.cli import deid as deid_cmd
 from bedside.cli import engine as engine_cmd
 from bedside.cli import evaluate as evaluate_cmd
+from bedside.cli import extract as extract_cmd
 from bedside.cli import generate as generate_cmd
 from bedside.cli import models as models_cmd
 from bedside.cli import ner as ner_cmd
@@ -30,7 +32,10 @@ app.add_typer(engine_cmd.app, name="engine")
 app.add_typer(evaluate_cmd.app, name="eval")
 app.add_typer(ner_cmd.train_app, name="train")
 evaluate_cmd.app.command("ner")(ner_cmd.eval_ner)
+evaluate_cmd.app.command("deid")(deid_cmd.eval_deid)
 app.command("generate")(generate_cmd.generate)
+app.command("deid")(deid_cmd.deid)
+app.command("extract")(extract_cmd.extract)
 
 
 def _print_version(value: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import typer
 
 from bedside.config import Settings, load_settings
-from bedside.errors import BedsideError
+from bedside.errors import BedsideError, ConfigError
 
 ConfigOpt = typer.Option(None, "--config", help="Config file (TOML). Default: $BEDSIDE_CONFIG or the user config dir.")
 DbOpt = typer.Option(
@@ -25,14 +26,28 @@ def settings_from(config: Path | None = None, **flags: Any) -> Settings:
     return load_settings(config, **flags)
 
 
+LOG_LEVEL_ENV = "BEDSIDE_LOG_LEVEL"
+
+
 def log_to_stderr(name: str) -> None:
-    """Send a bedside module's progress messages to stderr as `bedside: ...` (never note text)."""
+    """Send a bedside module's progress messages to stderr as `bedside: ...` (never note text).
+
+    With ``$BEDSIDE_LOG_LEVEL`` set (DEBUG, INFO, WARNING, ERROR), every bedside module logs at that
+    level instead, for troubleshooting; bedside's messages carry no note text at any level.
+    """
+    level = logging.INFO
+    wanted = os.environ.get(LOG_LEVEL_ENV, "").strip().upper()
+    if wanted:
+        level = logging.getLevelNamesMapping().get(wanted, -1)
+        if level < 0:
+            raise ConfigError(f"{LOG_LEVEL_ENV}={wanted!r}: use DEBUG, INFO, WARNING or ERROR")
+        name = "bedside"
     logger = logging.getLogger(name)
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("bedside: %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(level)
         logger.propagate = False
 
 

@@ -32,7 +32,7 @@ from bedside.ner.labels import check_category
 
 @dataclass
 class TrainParams:
-    """Hyperparameters; the defaults are the shipped model's (the default recipe sets none)."""
+    """Hyperparameters: general defaults; a recipe's [params] table overrides them, the command line overrides both."""
 
     base: str = "minilm"  # catalog name (or path) of the HF encoder to fine-tune
     epochs: float = 4.0  # fractional epochs allowed: the schedule is planned in steps

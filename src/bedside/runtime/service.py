@@ -4,6 +4,7 @@ It resolves a catalog name to a verified file, keeps one loaded backend per mode
 request, runs it, validates structured output, and appends one audit record per call (also for
 calls the engine refused, so the trail shows every attempt). Input that is rejected before the
 engine sees it (empty prompt, invalid schema, unknown model) leaves the audit store untouched.
+A model endpoint outside this machine only ever receives de-identified text (``outbound``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bedside.audit import AuditStore, CallRecord
 from bedside.catalog import Catalog, ModelSpec, Resolver
 from bedside.config import Settings
 from bedside.errors import BackendError, BedsideError, InputError, StructuredOutputError
+from bedside.runtime import outbound
 from bedside.runtime.base import Backend, Constraint, Generation, GenerationParams, Message
 from bedside.runtime.registry import backend_factory
 from bedside.runtime.structured import bounded_schema, check_schema, validate_output
@@ -35,6 +37,7 @@ class LoadedModel:
     spec: ModelSpec
     backend: Backend
     sha256: str | None
+    deid: str | None = None  # outside this machine: the de-identification mode applied, or "off"
 
 
 @dataclass
@@ -89,8 +92,10 @@ class Runtime:
             path = self.resolver.resolve(spec, progress=self.progress)
             sha = self.resolver.verify(spec, path, progress=self.progress)
         backend = backend_factory(spec.backend)(spec, path, self.settings)
+        # The one place outbound de-identification is decided: every request to this model goes through it.
+        backend, deid = outbound.wrap(spec, backend, self.settings)
         backend.warm_up()  # a model that cannot load is a setup error, not an audited call
-        loaded = LoadedModel(spec, backend, sha)
+        loaded = LoadedModel(spec, backend, sha, deid)
         self._models[spec.name] = loaded
         return loaded
 
@@ -189,13 +194,14 @@ class Runtime:
         finally:
             self.audit.append(CallRecord(
                 task=task, caller=caller, model_name=loaded.spec.name, model_sha256=loaded.sha256,
-                backend=loaded.backend.name, params={"n_texts": len(texts)}, prompt="\n".join(texts),
+                backend=loaded.backend.name, params=_deid_param(loaded, {"n_texts": len(texts)}),
+                prompt="\n".join(texts),
                 output=None if error else f"{len(vectors)} vectors",
                 duration_ms=(time.perf_counter() - t0) * 1000, status=status, error=error,
             ))
 
     def _audited(self, loaded, prompt, params, constraint, task, caller, run) -> Result:
-        record_params: dict[str, Any] = params.as_dict()
+        record_params: dict[str, Any] = _deid_param(loaded, params.as_dict())
         if constraint is not None:
             record_params["constraint"] = constraint.kind
             record_params["constraint_sha256"] = _sha_json(constraint.as_json_schema())
@@ -234,6 +240,11 @@ class Runtime:
             duration_ms=(time.perf_counter() - t0) * 1000,
             status="error" if error else "ok", error=error,
         ))
+
+
+def _deid_param(loaded: LoadedModel, params: dict[str, Any]) -> dict[str, Any]:
+    # Audited with the call: the text went outside de-identified (the mode) or as given ("off").
+    return {**params, "deid": loaded.deid} if loaded.deid is not None else params
 
 
 @cache

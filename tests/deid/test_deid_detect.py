@@ -1,0 +1,99 @@
+"""The default detector on sentences written for each PHI class, and on look-alikes that are not PHI."""
+
+from __future__ import annotations
+
+import pytest
+from deid_helpers import found, make_detector
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return make_detector()
+
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Seen on 2/14 for follow-up.", ("DATE", "2/14")),
+    ("Admitted 02/14/2003 via the ED.", ("DATE", "02/14/2003")),
+    ("Surgery on Feb 14, stable since.", ("DATE", "Feb 14")),
+    ("Extubated on the 14th of February without issue.", ("DATE", "14th of February")),
+    ("Labs drawn 2003-02-14 showed no change.", ("DATE", "2003-02-14")),
+    ("PMH: CAD, s/p MI 1992, CABG x3.", ("DATE", "1992")),
+    ("Daughter's cell 410-555-1234, call first.", ("PHONE", "410-555-1234")),
+    ("Please fax 617-555-0199 with results.", ("FAX", "617-555-0199")),
+    ("Contact jane.doe@example.org for records.", ("EMAIL", "jane.doe@example.org")),
+    ("SSN 123-45-6789 on file.", ("SSN", "123-45-6789")),
+    ("MRN: 00123456 verified at bedside.", ("MRN", "00123456")),
+    ("Portal at https://mychart.example.org/login for results.", ("URL", "https://mychart.example.org/login")),
+    ("Workstation 192.168.10.24 printed the label.", ("IP", "192.168.10.24")),
+    ("Lives at 19 Clover St. in town.", ("ADDRESS", "19 Clover St.")),
+    ("Mailing address Boston, MA 02115 on the form.", ("ZIP", "02115")),
+    ("94 yo gentleman admitted with sepsis.", ("AGE", "94")),
+    ("Discussed with Dr. Vasquez this morning.", ("NAME", "Vasquez")),
+    ("Mr. Baker was comfortable overnight.", ("NAME", "Baker")),
+    ("Pt's wife Mary at bedside all evening.", ("NAME", "Mary")),
+    ("Plan reviewed; seen by Dr Okonkwo, who agrees.", ("NAME", "Okonkwo")),
+    ("Transferred from Calvert Hospital for cath.", ("HOSPITAL", "Calvert")),
+    ("Family lives in Towson and visits daily.", ("LOCATION", "Towson")),
+])
+def test_each_class_is_found(detector, text, expected):
+    assert expected in found(detector, text)
+
+
+@pytest.mark.parametrize("text, not_phi", [
+    ("Dough rose with baker's yeast.", "baker"),
+    ("Given at 2130 and again at 0600.", "2130"),
+    ("Medicated at 10:30am for pain.", "10:30am"),
+    ("Strength 4/5 in the left arm; pain 3/10.", "4/5"),
+    ("PSV 10/5 with FiO2 40%, tolerating.", "10/5"),
+    ("65 yo woman with CHF.", "65"),
+    ("Foley draining clear yellow urine.", "Foley"),
+    ("LIMA to LAD patent on cath.", "LIMA"),
+    ("Transfer to MICU for closer monitoring.", "MICU"),
+    ("Speaks English; interpreter not needed.", "English"),
+])
+def test_look_alikes_are_not_phi(detector, text, not_phi):
+    assert not any(not_phi.lower() in s.text.lower() for s in detector(text))
+
+
+def test_offsets_point_into_the_original(detector):
+    text = "Mrs. Nicholson\twas seen by Dr. Healey on 7/22; call 410-555-1234."
+    spans = detector(text)
+    assert spans
+    for s in spans:
+        assert text[s.begin:s.end] == s.text
+        assert 0 <= s.score <= 1 and s.source
+    assert [s.begin for s in spans] == sorted(s.begin for s in spans)
+
+
+def test_a_name_found_once_is_found_everywhere_in_the_note(detector):
+    text = "Mr. Przybylo arrived at 2pm. Later Przybylo asked for water."
+    assert [s.text for s in detector(text) if s.type == "NAME"] == ["Przybylo", "Przybylo"]
+
+
+def test_all_caps_and_lower_case_notes(detector):
+    assert ("NAME", "HEALEY") in found(detector, "PT SEEN BY DR HEALEY, PLAN UNCHANGED.")
+    assert ("NAME", "healey") in found(detector, "pt seen by dr healey, plan unchanged.")
+
+
+def test_site_gazetteer(tmp_path):
+    import json
+
+    from deid_helpers import VOCAB_CACHE
+
+    from bedside.deid.detect import default_detector
+    from bedside.deid.gazetteer import Gazetteer
+    from bedside.errors import InputError
+
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps({"entries": [{"text": "Quartermain", "type": "HOSPITAL"},
+                                            {"text": "Holy Cross", "type": "HOSPITAL"}]}), encoding="utf-8")
+    gazetteer = Gazetteer.load(path)
+    text = "Transfer QUARTERMAIN 2 today; seen at holy cross before; quartermaine is not it."
+    assert [(s.type, s.text) for s in gazetteer(text)] == [("HOSPITAL", "QUARTERMAIN"), ("HOSPITAL", "holy cross")]
+    with_site = default_detector(cache_dir=VOCAB_CACHE, gazetteer=path)
+    assert ("HOSPITAL", "holy cross") in found(with_site, text)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"names": []}', encoding="utf-8")
+    with pytest.raises(InputError, match="gazetteer"):
+        Gazetteer.load(bad)

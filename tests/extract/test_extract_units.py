@@ -1,0 +1,77 @@
+"""Pieces of the extraction pipeline that need no model: chunking, LLM span location, language check."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bedside.errors import InputError
+from bedside.extract.chunks import chunks
+from bedside.extract.language import language_warning
+from bedside.extract.llm import locate
+from bedside.extract.pipeline import Extractor
+
+
+def test_chunks_cover_the_text_exactly_and_respect_the_limit():
+    rng = random.Random(7)
+    words = ["fever", "chest pain", "metformin 500 mg", "\n", "\n\n", ".", "No", "x" * 50]
+    for _ in range(50):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(0, 400)))
+        limit = rng.randint(1, 300)
+        pieces = list(chunks(text, limit))
+        assert "".join(p for _, p in pieces) == text
+        for off, piece in pieces:
+            assert text[off:off + len(piece)] == piece
+            assert 0 < len(piece) <= limit
+
+
+def test_chunks_prefer_paragraph_breaks_and_never_split_words_when_avoidable():
+    text = "alpha beta gamma.\n\ndelta epsilon zeta eta theta iota kappa"
+    pieces = [p for _, p in chunks(text, 30)]
+    assert pieces[0] == "alpha beta gamma.\n\n"
+    assert all(not p.startswith(("lta", "psilon")) for p in pieces)
+
+
+def test_locate_keeps_only_verbatim_mentions_with_exact_offsets():
+    note = "Pt with Pneumonia; started ceftriaxone. Pneumonia improving."
+    spans, dropped = locate(note, [
+        {"text": "pneumonia", "category": "MEDICAL_CONDITION"},
+        {"text": "pneumonia", "category": "MEDICAL_CONDITION"},  # second mention -> second occurrence
+        {"text": "ceftriaxone", "category": "MEDICATION"},
+        {"text": "sepsis", "category": "MEDICAL_CONDITION"},  # not in the note: dropped
+        {"text": "Pneumo", "category": "MEDICAL_CONDITION"},  # only inside a word: dropped
+        {"text": "ceftriaxone", "category": "NOT_A_CATEGORY"},
+    ], offset=100)
+    assert dropped == 3
+    assert [(s["begin_offset"] - 100, s["end_offset"] - 100) for s in spans] == [(8, 17), (40, 49), (27, 38)]
+    for s in spans:
+        assert note[s["begin_offset"] - 100:s["end_offset"] - 100].lower() in ("pneumonia", "ceftriaxone")
+
+
+@pytest.mark.parametrize("text, flagged", [
+    ("El paciente presenta dolor torácico desde hace dos días, sin fiebre, con tos y disnea. "
+     "Se inicia tratamiento con paracetamol para el dolor y se solicita radiografía de tórax.", True),
+    ("Пациент жалуется на боль в груди и одышку в течение двух дней, температура нормальная, "
+     "назначено лечение и рентген грудной клетки", True),
+    ("Patient presents with chest pain for two days, no fever, with cough and dyspnea. "
+     "Started acetaminophen for the pain and ordered a chest x-ray of the patient.", False),
+    ("BP 140/90 HR 88 RR 18 SpO2 97% RA. CXR: no infiltrate. Plan: ASA 81 mg daily, f/u 2 wk", False),
+])
+def test_language_warning(text, flagged):
+    assert (language_warning(text) is not None) is flagged
+
+
+def test_extractor_refuses_empty_oversized_and_unknown_strategy(tmp_path):
+    from bedside.config import Settings
+
+    ex = Extractor("rules", settings=Settings(max_note_bytes=100, data_dir=tmp_path), link_icd10=False)
+    with pytest.raises(InputError, match="empty"):
+        ex.extract("   \n ")
+    with pytest.raises(InputError, match="limit is 100"):
+        ex.extract("fever " * 30)
+    with pytest.raises(InputError, match="unknown strategy"):
+        Extractor("magic", link_icd10=False)
+    outcomes = list(ex.extract_many(["fever and cough", "", "x" * 200]))
+    assert outcomes[0].document is not None and outcomes[0].error is None
+    assert isinstance(outcomes[1].error, InputError) and isinstance(outcomes[2].error, InputError)
