@@ -75,3 +75,21 @@ def test_extractor_refuses_empty_oversized_and_unknown_strategy(tmp_path):
     outcomes = list(ex.extract_many(["fever and cough", "", "x" * 200]))
     assert outcomes[0].document is not None and outcomes[0].error is None
     assert isinstance(outcomes[1].error, InputError) and isinstance(outcomes[2].error, InputError)
+
+
+def test_section_headings_are_cut_out_of_model_sentences():
+    from bedside.extract.spans import _without_headings
+
+    # "Chief Complaint:" heads the first sentence; "Plan:" stands inside the second.
+    assert _without_headings([(0, 40), (41, 80)], [(0, 16), (60, 65)]) == [(16, 40), (41, 60), (65, 80)]
+    assert _without_headings([(0, 10)], [(0, 10)]) == []  # a heading alone on its line
+    assert _without_headings([(0, 10)], []) == [(0, 10)]
+
+
+def test_shipped_model_reads_note_lines_without_their_heading():
+    from bedside.extract.spans import ModelSpans
+
+    note = "Chief Complaint: Shortness of breath and leg swelling for one week.\n"
+    found = [(s["text"], s["category"]) for s in ModelSpans().spans([note])[0]]
+    assert ("Shortness of breath", "MEDICAL_CONDITION") in found
+    assert all(note[s["begin_offset"]:s["end_offset"]] == s["text"] for s in ModelSpans().spans([note])[0])

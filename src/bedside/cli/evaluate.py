@@ -22,6 +22,7 @@ TasksDirOpt = typer.Option(
 class StrategyName(StrEnum):
     zero_shot = "zero-shot"
     few_shot = "few-shot"
+    pipeline = "pipeline"  # bedside's extraction pipeline answers (evaluation/pipelines.py)
 
 
 class DecodingName(StrEnum):
@@ -50,7 +51,7 @@ def tasks(
         row = spec.metadata
         try:
             row["data_path"] = str(resolve_data_path(spec.dataset.path, spec.name))
-            row["data_available"] = Path(row["data_path"]).is_file()
+            row["data_available"] = Path(row["data_path"]).exists()  # a file, or a folder (DDI)
         except InputError:
             row["data_path"], row["data_available"] = None, False
         rows.append(row)
@@ -66,14 +67,22 @@ def tasks(
 @app.command("run")
 def run(
     task: str | None = typer.Option(None, "--task", "-t", help="Task name (`bedside eval tasks`) or a task YAML file."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Catalog name, alias, or path to a .gguf."),
+    model: str | None = typer.Option(
+        None, "--model", "-m",
+        help="Catalog name, alias, or path to a .gguf; or bedside-ner / bedside-rules, bedside's own extraction "
+             "pipeline (strategy pipeline, for tasks with a pipeline answer).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: results.json + items.jsonl (reused to resume)."),
     config: Path | None = typer.Option(
         None, "--config", "-c",
         help="Grid file (YAML): tasks x models x strategies x shots x decoding, run into --out. "
              "Replaces --task/--model and the per-cell flags; --limit still caps every cell.",
     ),
-    strategy: StrategyName | None = typer.Option(None, "--strategy", help="Prompting strategy [default: zero-shot]."),
+    strategy: StrategyName | None = typer.Option(
+        None, "--strategy",
+        help="Prompting strategy, or pipeline: bedside's extraction pipeline answers (--model defaults to "
+             "bedside-ner) [default: zero-shot; pipeline for a pipeline model].",
+    ),
     shots: int | None = typer.Option(None, "--shots", min=1, help="Examples for few-shot (default: the task's k)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N usable items."),
     data: Path | None = typer.Option(None, "--data", help="Data file to evaluate instead of the task's default."),
@@ -111,6 +120,14 @@ def run(
             raise InputError(f"{', '.join(given)}: set in the grid file when --config is given")
         _run_grid(config, out, settings, limit=limit, progress=progress, as_json=as_json, tasks_dir=tasks_dir)
         return
+    from bedside.evaluation.pipelines import DEFAULT_PIPELINE_MODEL, is_pipeline_model
+
+    if strategy is None and is_pipeline_model(model):
+        strategy = StrategyName.pipeline
+    if strategy == StrategyName.pipeline:
+        model = model or DEFAULT_PIPELINE_MODEL
+        if decoding is not None:
+            raise InputError("--decoding: the pipeline strategy does not generate text")
     missing = [flag for flag, value in (("--task", task), ("--model", model)) if value is None]
     if missing:
         raise InputError(f"give {' and '.join(missing)} (one cell) or --config GRID.yaml (a grid)")

@@ -7,6 +7,11 @@ Everything a cell could refuse (unknown task or model, a missing data file) is c
 first model call; a cell that fails while running is reported and the grid goes on.
 
 Relative paths in the file (task data, tasks_dir) are relative to the file's folder.
+
+A pipeline model (``bedside-ner``: bedside's extraction pipeline, pipelines.py) among the models
+gets one cell per task that has a pipeline answer, with strategy ``pipeline``; the grid's
+strategies, shots and decodings do not apply to it, and tasks without a pipeline answer are left out
+of its row (logged).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bedside.config import Settings
 from bedside.errors import BedsideError, ConfigError, InputError
 from bedside.evaluation.cost import CostProfile, cost_profile
+from bedside.evaluation.pipelines import PIPELINE_STRATEGY, is_pipeline_model
 from bedside.evaluation.references import annotate, reference_models, rows_for
 from bedside.evaluation.registry import TaskRegistry, user_task_dirs
 from bedside.evaluation.results import now_utc, read_results, reset_peak_rss, write_cell
@@ -124,7 +130,8 @@ class CellPlan:
         strategy = self.strategy if self.shots is None else f"{self.strategy}-{self.shots}"
         data = Path(self.task.data).name if self.task.data else self.task.split
         data = f" · {data}" if data else ""
-        return f"{self.spec.name} · {self.model} · {strategy} · {self.decoding}{data}"
+        decoding = f" · {self.decoding}" if self.strategy != PIPELINE_STRATEGY else ""
+        return f"{self.spec.name} · {self.model} · {strategy}{decoding}{data}"
 
 
 @dataclass
@@ -171,7 +178,8 @@ def plan(config: GridConfig, base_dir: Path, settings: Settings, extra_tasks_dir
         local = _resolve(base_dir, name)
         # A .gguf path in the grid file is relative to the file, like data paths.
         models.append(str(local) if name.endswith(".gguf") and not cwd_path.is_absolute() else name)
-        catalog.get(models[-1])
+        if not is_pipeline_model(name):
+            catalog.get(models[-1])
     tasks = []
     for entry in config.task_entries:
         spec = registry.get(entry.name)
@@ -179,7 +187,7 @@ def plan(config: GridConfig, base_dir: Path, settings: Settings, extra_tasks_dir
             raise ConfigError(f"grid task '{entry.name}': give data or split, not both")
         if entry.data is not None:
             data = _resolve(base_dir, entry.data)
-            if not data.is_file():
+            if not data.exists():  # a file, or a folder for folder loaders (DDI)
                 raise InputError(f"grid task '{entry.name}': dataset file not found: {data}")
             entry = entry.model_copy(update={"data": str(data)})
         if entry.split is not None and entry.split not in spec.splits:
@@ -194,10 +202,18 @@ def plan(config: GridConfig, base_dir: Path, settings: Settings, extra_tasks_dir
     cells = []
     for model in models:
         for entry, spec in tasks:
+            if is_pipeline_model(model):
+                if spec.pipeline is None:
+                    log.info("%s has no pipeline answer for task %s: no cell", model, spec.name)
+                else:
+                    cells.append(CellPlan(model, entry, spec, PIPELINE_STRATEGY, None, "none"))
+                continue
             for strategy in config.strategies:
                 for k in ([None] if strategy == "zero-shot" else shots):
                     for decoding in config.decoding:
                         cells.append(CellPlan(model, entry, spec, strategy, k, decoding))
+    if not cells:
+        raise ConfigError("the grid has no cell: pipeline models only answer tasks with a pipeline section")
     return cells
 
 

@@ -7,7 +7,11 @@ template that showed it would leak the gold). A record that cannot be used is a 
 with file and line, and the run goes on without it; a file that cannot be read at all is an
 InputError. Reasons never quote record text: datasets may hold patient data.
 
-A new loader is one function plus ``register_loader``; task files name it.
+A new loader is one function plus ``register_loader``; task files name it. Readers of record files
+(JSONL, CSV) yield records that the task's FieldMap turns into items; readers of structured corpora
+(IOB, XML, a codes table beside a folder of texts) build their ``Item``s and ``Malformed``s
+themselves, because their gold is not one field of a record. Such a loader may read a folder
+(``folder=True``) and hashes everything it reads (``fingerprint``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class Item:
     options: dict[str, str] | None = None
     source: str = ""  # "file:line", for messages
     line: int = 0
+    # How the gold is written in a worked (few-shot) example, when not plainly: the JSON list a
+    # structured task expects. None: the gold itself (prompts.answer_text).
+    answer: str | None = None
 
     @cached_property
     def input_sha256(self) -> str:
@@ -75,7 +82,9 @@ class FieldRules:
     hidden: tuple[str, ...] = ()
 
 
-Records = Iterator[tuple[int, dict[str, Any] | str]]  # (line, record) or (line, why it is unusable)
+# (line, record) or (line, why it is unusable); structured readers also yield Items and Malformeds
+# (with their own file and line) directly, with the line of what they came from.
+Records = Iterator[tuple[int, "dict[str, Any] | str | Item | Malformed"]]
 Reader = Callable[[Path, dict[str, Any]], Records]
 
 
@@ -86,6 +95,9 @@ class LoaderDef:
     defaults: FieldRules
     options: frozenset[str] = frozenset()
     post: Callable[[dict[str, str], dict[str, Any]], None] | None = None  # adjusts an item's fields
+    structured: bool = False  # builds its own Items: a task's dataset.fields does not apply
+    folder: bool = False  # the data path may be a folder (e.g. DDI's tree of XML files)
+    fingerprint: Callable[[Path, dict[str, Any]], str] | None = None  # sha256 of all it reads; None: the file's
 
 
 _LOADERS: dict[str, LoaderDef] = {}
@@ -142,16 +154,30 @@ def load_dataset(name: str, path: Path, fields: Any = None, options: dict[str, A
     if unknown:
         raise InputError(f"loader '{name}' has no option '{unknown[0]}'")
     rules = loader.defaults
+    if fields is not None and loader.structured:
+        raise InputError(f"loader '{name}' builds its items itself; a task using it takes no dataset.fields")
     if fields is not None:
         rules = FieldRules(id=fields.id, gold=fields.gold, options=fields.options,
                            required=tuple(fields.required), hidden=loader.defaults.hidden + tuple(fields.hidden))
-    if not path.is_file():
-        raise InputError(f"dataset file not found: {path}")
-    dataset = Dataset(path=path, sha256=file_sha256(path), loader=name)
+    if not (path.is_file() or (loader.folder and path.is_dir())):
+        raise InputError(f"dataset {'file or folder' if loader.folder else 'file'} not found: {path}")
+    digest = loader.fingerprint(path, options) if loader.fingerprint is not None else file_sha256(path)
+    dataset = Dataset(path=path, sha256=digest, loader=name)
     seen: dict[str, int] = {}
     for line, record in loader.reader(path, options):
         if isinstance(record, str):
             dataset.malformed.append(Malformed(str(path), line, record))
+            continue
+        if isinstance(record, Malformed):
+            dataset.malformed.append(record)
+            continue
+        if isinstance(record, Item):
+            if record.id in seen:
+                dataset.malformed.append(Malformed(record.source.rsplit(":", 1)[0], record.line,
+                                                   f"duplicate id (first at line {seen[record.id]})"))
+            else:
+                seen[record.id] = record.line
+                dataset.items.append(record)
             continue
         item = _to_item(record, rules, path, line, seen)
         if isinstance(item, str):

@@ -7,6 +7,11 @@ matches nothing, so it counts against recall and never as a false positive.
 
 Labels may be single strings or collections (multi-label tasks such as ICD coding): both are
 compared as sets, so micro-F1 over single labels equals accuracy when nothing is unparsed.
+
+Some scores need the item's input as well as its gold: entity mentions are located in the sentence
+(NER), an impression is checked against the findings it summarises (groundedness). Such a metric
+sets ``uses_inputs`` and its functions take a third argument, the item's fields (one dict per item;
+a list of them for ``corpus`` and ``resampler``).
 """
 
 from __future__ import annotations
@@ -30,18 +35,37 @@ class Metric:
     corpus: Callable[[Sequence[Any], Sequence[Any]], float | None] | None = None
     # Optional fast path for the bootstrap: (preds, golds) -> statistic over resampled indices.
     # Must agree with ``corpus``; the F1 metrics encode items once instead of 1,000 times.
-    resampler: Callable[[Sequence[Any], Sequence[Any]], Callable[[list[int]], float | None]] | None = None
+    resampler: Callable[..., Callable[[list[int]], float | None]] | None = None
+    uses_inputs: bool = False  # the functions take the items' fields as a third argument
 
     def __post_init__(self) -> None:
         if (self.item is None) == (self.corpus is None):
             raise ValueError(f"metric '{self.name}' needs exactly one of item or corpus")
 
-    def compute(self, preds: Sequence[Any], golds: Sequence[Any]) -> float | None:
+    def _args(self, inputs: Sequence[dict[str, str]] | None, n: int) -> tuple:
+        if not self.uses_inputs:
+            return ()
+        if inputs is None or len(inputs) != n:
+            raise ValueError(f"metric '{self.name}' needs each item's input fields")
+        return (inputs,)
+
+    def item_score(self, pred: Any, gold: Any, fields: dict[str, str] | None = None) -> float | None:
+        """One item's score (item metrics only)."""
+        assert self.item is not None
+        return self.item(pred, gold, fields) if self.uses_inputs else self.item(pred, gold)
+
+    def item_scores(self, preds: Sequence[Any], golds: Sequence[Any],
+                    inputs: Sequence[dict[str, str]] | None = None) -> list[float | None]:
+        fields = self._args(inputs, len(preds))[0] if self.uses_inputs else [None] * len(preds)
+        return [self.item_score(p, g, f) for p, g, f in zip(preds, golds, fields, strict=True)]
+
+    def compute(self, preds: Sequence[Any], golds: Sequence[Any],
+                inputs: Sequence[dict[str, str]] | None = None) -> float | None:
         if len(preds) != len(golds):
             raise ValueError("preds and golds differ in length")
         if self.corpus is not None:
-            return self.corpus(preds, golds) if preds else None
-        return _mean([self.item(p, g) for p, g in zip(preds, golds, strict=True)])
+            return self.corpus(preds, golds, *self._args(inputs, len(preds))) if preds else None
+        return _mean(self.item_scores(preds, golds, inputs))
 
 
 @dataclass(frozen=True)
@@ -76,24 +100,27 @@ def get_metric(name: str) -> Metric:
 
 
 def score(
-    name: str, preds: Sequence[Any], golds: Sequence[Any], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+    name: str, preds: Sequence[Any], golds: Sequence[Any], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+    inputs: Sequence[dict[str, str]] | None = None,
 ) -> MetricValue:
-    """The metric on all items plus its percentile-bootstrap 95% CI."""
+    """The metric on all items plus its percentile-bootstrap 95% CI (``inputs``: the items' fields)."""
     metric = get_metric(name)
-    value = metric.compute(preds, golds)
+    value = metric.compute(preds, golds, inputs)
     if metric.item is not None:
-        scores = [metric.item(p, g) for p, g in zip(preds, golds, strict=True)]
+        scores = metric.item_scores(preds, golds, inputs)
 
         def statistic(idx: list[int]) -> float | None:
             return _mean([scores[i] for i in idx])
     elif metric.resampler is not None:
-        statistic = metric.resampler(preds, golds)
+        statistic = metric.resampler(preds, golds, *metric._args(inputs, len(preds)))
     else:
         corpus = metric.corpus
         assert corpus is not None
+        extra = metric._args(inputs, len(preds))
 
         def statistic(idx: list[int]) -> float | None:
-            return corpus([preds[i] for i in idx], [golds[i] for i in idx])
+            more = ([extra[0][i] for i in idx],) if extra else ()
+            return corpus([preds[i] for i in idx], [golds[i] for i in idx], *more)
     ci = bootstrap_ci(len(preds), statistic, resamples=resamples, seed=seed) if value is not None else None
     return MetricValue(name, value, ci, metric.higher_is_better)
 

@@ -41,7 +41,10 @@ def choices_for(spec: TaskSpec, item: Item) -> tuple[str, ...]:
     return tuple(spec.output.choices or ())
 
 
-def answer_text(gold: Any) -> str:
+def answer_text(gold: Any, answer: str | None = None) -> str:
+    """The gold as a worked example shows it: the item's own rendering (``Item.answer``) when it has one."""
+    if answer is not None:
+        return answer
     return ", ".join(map(str, gold)) if isinstance(gold, list) else str(gold)
 
 
@@ -69,7 +72,7 @@ def render(template: str, spec: TaskSpec, item: Item | None, *, answer: str | No
 def build_prompt(spec: TaskSpec, item: Item, shots: Sequence[Item] = ()) -> Prompt:
     p = spec.prompt
     parts = [render(p.preamble, spec, None)] if p.preamble else []
-    parts += [render(p.shot_template, spec, s, answer=answer_text(s.gold)) for s in shots]
+    parts += [render(p.shot_template, spec, s, answer=answer_text(s.gold, s.answer)) for s in shots]
     parts.append(render(p.template, spec, item))
     system = render(p.system, spec, None) if p.system else None
     return Prompt(system=system, text=p.shot_separator.join(parts), shot_ids=tuple(s.id for s in shots))

@@ -41,9 +41,9 @@ class CellKey:
     task: str
     task_version: int
     model: str
-    strategy: str  # zero-shot | few-shot
+    strategy: str  # zero-shot | few-shot | pipeline
     shots: int
-    decoding: str  # constrained | free
+    decoding: str  # constrained | free | none (pipeline)
     data: str  # the evaluated file's name: dev and held-back test runs are separate cells
 
     def as_dict(self) -> dict[str, Any]:
@@ -51,7 +51,9 @@ class CellKey:
 
     def label(self) -> str:
         strategy = f"{self.strategy}-{self.shots}" if self.strategy == "few-shot" else self.strategy
-        return f"{self.task} v{self.task_version} · {self.model} · {strategy} · {self.decoding} · {self.data}"
+        if self.strategy != "pipeline":  # a pipeline does not decode
+            strategy = f"{strategy} · {self.decoding}"
+        return f"{self.task} v{self.task_version} · {self.model} · {strategy} · {self.data}"
 
 
 class ItemLog:

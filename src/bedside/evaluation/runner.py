@@ -5,6 +5,13 @@ Decoding is greedy (temperature 0) with a fixed seed. Per item the runner record
 prompt and output, the parsed answer, gold, correctness and latency, appending to items.jsonl
 as it goes; a rerun skips what is already there (see results.py).
 
+A pipeline model (``bedside-ner``, pipelines.py) runs instead of a generative one when the
+strategy is ``pipeline``: the task's adapter answers each item from bedside's extraction pipeline;
+records, scores and the cell have the same form (no prompt, tokens or audit id).
+
+For JSON-schema tasks the task's parser reads the output under both decodings: it turns the JSON
+into the answer form the metrics score (normalised ICD-10 codes, mention strings, the impression).
+
 What stops the run and what does not: a malformed dataset line is counted and skipped; output
 the model gets wrong in form (not one of the choices, unparseable free text, a prompt too long for
 the context window) is scored wrong, logged by item id and counted. Setup problems (unknown
@@ -14,6 +21,7 @@ items stay on disk and the next run resumes after them.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -28,6 +36,13 @@ from bedside.evaluation.cost import CostProfile, cell_cost, cost_profile
 from bedside.evaluation.loaders import Dataset, Item, Malformed, load_dataset, resolve_data_path
 from bedside.evaluation.metrics import accuracy_item, get_metric, score
 from bedside.evaluation.parsers import get_parser
+from bedside.evaluation.pipelines import (
+    DEFAULT_PIPELINE_MODEL,
+    PIPELINE_STRATEGY,
+    PipelineSystem,
+    is_pipeline_model,
+    pipeline_model_names,
+)
 from bedside.evaluation.prompts import FixedShots, Prompt, SimilarShots, build_prompt, choices_for, render
 from bedside.evaluation.results import CellKey, ItemLog, environment, now_utc, peak_rss_mb, write_cell
 from bedside.evaluation.spec import TaskSpec
@@ -36,7 +51,7 @@ from bedside.runtime import GenerationParams, Runtime
 
 log = logging.getLogger("bedside.evaluation")
 
-Strategy = Literal["zero-shot", "few-shot"]
+Strategy = Literal["zero-shot", "few-shot", "pipeline"]
 Decoding = Literal["constrained", "free"]
 MAX_LOGGED_MALFORMED = 20  # beyond this, one summary line: a broken file should not flood stderr
 MAX_STORED_MALFORMED = 200
@@ -44,7 +59,7 @@ MAX_STORED_MALFORMED = 200
 
 @dataclass
 class RunOptions:
-    model: str
+    model: str  # a catalog model, or a pipeline model (bedside-ner) with strategy "pipeline"
     out: Path
     strategy: Strategy = "zero-shot"
     shots: int | None = None  # few-shot: None means the task's few_shot.k
@@ -72,6 +87,10 @@ def run_task(rt: Runtime, spec: TaskSpec, opts: RunOptions) -> RunSummary:
     shots = _shots(spec, opts)
     if opts.limit is not None and opts.limit < 1:
         raise InputError("--limit must be at least 1")
+    if opts.strategy == PIPELINE_STRATEGY:
+        return _run_pipeline(rt, spec, opts)
+    if is_pipeline_model(opts.model):
+        raise InputError(f"model '{opts.model}' is bedside's extraction pipeline: use --strategy pipeline")
     dataset = _load(spec, opts)
     items = dataset.items[: opts.limit] if opts.limit is not None else dataset.items
 
@@ -103,7 +122,7 @@ def run_task(rt: Runtime, spec: TaskSpec, opts: RunOptions) -> RunSummary:
             record = done.get(item.id)
             if record is None or not _reusable(record, prompt, loaded.sha256, item):
                 record = _run_item(rt, spec, item, prompt, key, loaded, params, constraint, parser, opts)
-                record["scores"] = {m: get_metric(m).item(record["parsed"], item.gold) for m in item_metrics}
+                record["scores"] = _item_scores(item_metrics, record["parsed"], item)
                 item_log.append(record)
                 n_new += 1
             records.append(record)
@@ -114,19 +133,91 @@ def run_task(rt: Runtime, spec: TaskSpec, opts: RunOptions) -> RunSummary:
         bar.close()
         item_log.close()
 
-    cell = _cell(spec, opts, key, loaded, dataset, items, records, shots, pool_info, params, n_new, rt.settings)
+    model = {"name": loaded.spec.name, "sha256": loaded.sha256, "backend": loaded.backend.name,
+             "parameters": loaded.spec.parameters}
+    output = {"kind": spec.output.kind, "parser": spec.parser, "decoding": opts.decoding}
+    cell = _cell(spec, opts, key, model, output, dataset, items, records, shots, pool_info, params.as_dict(),
+                 n_new, rt.settings)
     path = write_cell(opts.out, cell)
     return RunSummary(key, cell, n_new, len(records) - n_new, path)
 
 
+def _item_scores(names: list[str], parsed: Any, item: Item) -> dict[str, float | None]:
+    return {m: get_metric(m).item_score(parsed, item.gold, item.fields) for m in names}
+
+
+def _run_pipeline(rt: Runtime, spec: TaskSpec, opts: RunOptions) -> RunSummary:
+    """A pipeline cell: the same records and cell as a generative one, answered by the Extractor."""
+    model = opts.model or DEFAULT_PIPELINE_MODEL
+    if not is_pipeline_model(model):
+        raise InputError(f"--strategy pipeline runs bedside's extraction pipeline, not '{model}' "
+                         f"(pipeline models: {', '.join(pipeline_model_names())})")
+    if spec.pipeline is None:
+        raise InputError(f"task '{spec.name}' has no pipeline answer (no `pipeline:` section); "
+                         "use a generative model")
+    dataset = _load(spec, opts)
+    items = dataset.items[: opts.limit] if opts.limit is not None else dataset.items
+    system = PipelineSystem(model, spec, rt.settings)
+    key = CellKey(spec.name, spec.version, model, PIPELINE_STRATEGY, 0, "none", dataset.path.name)
+    item_metrics = [m for m in spec.metrics if get_metric(m).item is not None]
+    item_log = ItemLog(opts.out)
+    done = item_log.load(key)
+    records: list[dict[str, Any]] = []
+    n_new = 0
+    bar = tqdm(items, desc=f"{spec.name} · {model}", unit="item", disable=not opts.progress,
+               file=sys.stderr, dynamic_ncols=True)
+    try:
+        for item in bar:
+            prompt = Prompt(system=None, text=system.request_sha256(item))
+            record = done.get(item.id)
+            if record is None or not _reusable(record, prompt, system.sha256, item):
+                record = _pipeline_item(system, spec, item, prompt, key, opts)
+                record["scores"] = _item_scores(item_metrics, record["parsed"], item)
+                item_log.append(record)
+                n_new += 1
+            records.append(record)
+    finally:
+        bar.close()
+        item_log.close()
+        system.close()
+    info = {"name": model, "sha256": system.sha256, "backend": system.backend, "parameters": None}
+    output = {"kind": PIPELINE_STRATEGY, "parser": None, "decoding": "none", "pipeline": system.provenance}
+    cell = _cell(spec, opts, key, info, output, dataset, items, records, 0, None, None, n_new, rt.settings)
+    path = write_cell(opts.out, cell)
+    return RunSummary(key, cell, n_new, len(records) - n_new, path)
+
+
+def _pipeline_item(system: PipelineSystem, spec: TaskSpec, item: Item, prompt: Prompt, key: CellKey,
+                   opts: RunOptions) -> dict[str, Any]:
+    error = None
+    parsed = None
+    t0 = time.perf_counter()
+    try:
+        parsed = system.answer(item)
+    except InputError as exc:  # an input the Extractor refuses (empty, oversized) is scored wrong, not fatal
+        error = type(exc).__name__
+        log.warning("item %s: the pipeline refused the input (%s); scored wrong", item.id, error)
+    latency_ms = (time.perf_counter() - t0) * 1000
+    return {
+        "cell": key.as_dict(), "item_id": item.id, "source": item.source, "ts": now_utc(),
+        "input_sha256": item.input_sha256, "prompt_sha256": prompt.sha256, "model_sha256": system.sha256,
+        "shot_ids": [], "prompt": None,
+        "output": json.dumps(parsed, ensure_ascii=False) if opts.store_text and parsed is not None else None,
+        "parsed": parsed, "gold": item.gold,
+        "correct": accuracy_item(parsed, item.gold) == 1.0 if spec.output.kind == "choices" else None,
+        "error": error, "latency_ms": round(latency_ms, 2), "prompt_tokens": None, "completion_tokens": None,
+        "choice_scores": None, "audit_id": None,
+    }
+
+
 # -- setup ---------------------------------------------------------------------------------------
 def _shots(spec: TaskSpec, opts: RunOptions) -> int:
-    if opts.strategy == "zero-shot":
+    if opts.strategy in ("zero-shot", PIPELINE_STRATEGY):
         if opts.shots:
             raise InputError("--shots needs --strategy few-shot")
         return 0
     if opts.strategy != "few-shot":
-        raise InputError(f"unknown strategy '{opts.strategy}' (known: zero-shot, few-shot)")
+        raise InputError(f"unknown strategy '{opts.strategy}' (known: zero-shot, few-shot, pipeline)")
     shots = opts.shots if opts.shots is not None else spec.few_shot.k
     if shots < 1:
         raise InputError("--shots must be at least 1 for --strategy few-shot")
@@ -179,7 +270,7 @@ def _drop_unknown_gold(spec: TaskSpec, dataset: Dataset) -> None:
             reason = f"gold label is not one of the task's {len(labels)} labels"
             dataset.malformed.append(Malformed(str(dataset.path), item.line, reason))
     dataset.items = kept
-    dataset.malformed.sort(key=lambda m: m.line)
+    dataset.malformed.sort(key=lambda m: (m.path, m.line))
 
 
 def _selector(rt: Runtime, spec: TaskSpec, opts: RunOptions, dataset: Dataset, shots: int):
@@ -229,7 +320,9 @@ def _run_item(rt, spec, item, prompt, key, loaded, params, constraint, parser, o
     latency_ms = (time.perf_counter() - t0) * 1000
     parsed = None
     if result is not None:
-        parsed = result.value if constraint is not None else parser(result.text, choices)
+        # A choice is taken as chosen; JSON goes through the task's parser under both decodings, since
+        # that is where it becomes the answer the metrics score (normalised codes, mention strings).
+        parsed = result.value if constraint == "choices" else parser(result.text, choices)
     if parsed is None:
         log.warning("item %s: no answer could be read from the output (%s); scored wrong",
                     item.id, error or f"parser '{spec.parser}' found none")
@@ -252,12 +345,17 @@ def _run_item(rt, spec, item, prompt, key, loaded, params, constraint, parser, o
 
 
 # -- the cell ------------------------------------------------------------------------------------
-def _cell(spec, opts, key, loaded, dataset, items, records, shots, pool, params, n_new, settings) -> dict[str, Any]:
+def _cell(spec, opts, key, model, output, dataset, items, records, shots, pool, params, n_new,
+          settings) -> dict[str, Any]:
     preds = [r["parsed"] for r in records]
     golds = [item.gold for item in items]
-    metrics = {m: score(m, preds, golds, resamples=opts.resamples, seed=opts.seed).as_dict() for m in spec.metrics}
+    inputs = [item.fields for item in items]
+    metrics = {m: score(m, preds, golds, resamples=opts.resamples, seed=opts.seed, inputs=inputs).as_dict()
+               for m in spec.metrics}
     latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None]
     seconds = sum(latencies) / 1000
+    # No token counts at all (a pipeline cell): throughput in tokens is undefined, not zero.
+    token_seconds = seconds if any(r.get("completion_tokens") is not None for r in records) else 0
     completion = sum(r.get("completion_tokens") or 0 for r in records)
     prompt_tokens = sum(r.get("prompt_tokens") or 0 for r in records)
     total = completion + prompt_tokens
@@ -278,8 +376,8 @@ def _cell(spec, opts, key, loaded, dataset, items, records, shots, pool, params,
         },
         # Per second of item wall time (prompt processing included), over all items of the cell.
         "tokens_per_s": {
-            "completion": _round(completion / seconds) if seconds else None,
-            "total": _round(total / seconds) if seconds else None,
+            "completion": _round(completion / token_seconds) if token_seconds else None,
+            "total": _round(total / token_seconds) if token_seconds else None,
         },
         # Totals over the cell's items: what an API would bill for the same prompts (reference rows).
         "tokens": {"prompt": prompt_tokens, "completion": completion},
@@ -291,13 +389,12 @@ def _cell(spec, opts, key, loaded, dataset, items, records, shots, pool, params,
             **environment(),
             "created_at": now_utc(),
             "task": {"name": spec.name, "version": spec.version, "source": spec.source, "sha256": spec.sha256},
-            "prompt": spec.prompt.model_dump(),
-            "output": {"kind": spec.output.kind, "parser": spec.parser, "decoding": opts.decoding},
-            "model": {"name": loaded.spec.name, "sha256": loaded.sha256, "backend": loaded.backend.name,
-                      "parameters": loaded.spec.parameters},
-            "params": params.as_dict(),
+            "prompt": spec.prompt.model_dump() if key.strategy != PIPELINE_STRATEGY else None,
+            "output": output,
+            "model": model,
+            "params": params,
             "seed": opts.seed,
-            "strategy": {"name": opts.strategy, "shots": shots,
+            "strategy": {"name": key.strategy, "shots": shots,
                          "selection": spec.few_shot.selection if shots else None,
                          "embedder": spec.few_shot.embedder if shots and spec.few_shot.selection == "similar" else None,
                          "pool": pool},

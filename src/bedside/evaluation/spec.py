@@ -2,8 +2,10 @@
 
 The file names a loader (how to read the dataset), the prompt template(s), how few-shot examples
 are chosen, what the output is constrained to, which parser turns output into an answer, and the
-metrics. ``version`` goes up whenever a change would move the scores (prompt, parser, data mapping);
-results record it, and resumed runs never mix items from two versions.
+metrics, and optionally how bedside's own extraction pipeline answers the task (``pipeline``: an
+adapter from pipelines.py, for ``--model bedside-ner``). ``version`` goes up whenever a change would
+move the scores (prompt, parser, data mapping, adapter); results record it, and resumed runs never
+mix items from two versions.
 
 Templates are ``str.format`` strings over the item's fields ({question}, {text}, {context}, ...)
 plus {options} (the rendered option list), {labels} (the choices, comma-separated) and, in the
@@ -117,6 +119,21 @@ class OutputSpec(_Strict):
         return "choices" if self.choices is not None else "json_schema"
 
 
+class PipelineSpec(_Strict):
+    """How bedside's extraction pipeline (``--model bedside-ner``) answers the task (pipelines.py)."""
+
+    adapter: str  # a registered adapter: the Extractor's Document -> the task's answer form
+    input: str  # the item field the pipeline reads
+    options: dict[str, Any] = Field(default_factory=dict)  # the adapter's options, e.g. categories
+
+    @field_validator("adapter")
+    @classmethod
+    def _known_adapter(cls, value: str) -> str:
+        from bedside.evaluation.pipelines import adapter_names
+
+        return _known("pipeline adapter", value, adapter_names())
+
+
 class TaskSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     version: int = Field(ge=1)
@@ -129,6 +146,7 @@ class TaskSpec(_Strict):
     output: OutputSpec
     parser: str = "choice"
     metrics: list[str] = Field(min_length=1)
+    pipeline: PipelineSpec | None = None  # None: only generative models answer this task
     citation: str | None = None
 
     # Set by the loader: where the spec came from and the hash of its bytes (provenance).
@@ -168,6 +186,8 @@ class TaskSpec(_Strict):
             "splits": dict(self.splits), "output": self.output.kind,
             "choices": self.output.choices, "parser": self.parser,
             "few_shot": self.few_shot.model_dump(), "source": self.source,
+            "strategies": ["zero-shot", "few-shot"] + (["pipeline"] if self.pipeline else []),
+            "pipeline": self.pipeline.model_dump() if self.pipeline else None,
         }
 
 

@@ -17,7 +17,7 @@ import math
 from bedside.evaluation.report.tables import Row, TaskTable
 
 RC = {"svg.fonttype": "path", "text.parse_math": False, "font.size": 8}
-MARKERS = {"zero-shot": "o", "few-shot": "s"}
+MARKERS = {"zero-shot": "o", "few-shot": "s", "pipeline": "D"}
 PUBLISHED_COLOR = "#444444"
 LINESTYLES = ["--", ":", "-."]
 

@@ -18,7 +18,7 @@ from bedside.evaluation.cost import cell_cost, cost_profile
 from bedside.evaluation.references import PUBLISHED, annotate, reference_cells_by_task
 from bedside.evaluation.results import RESULTS_FILE, now_utc, read_results
 
-STRATEGY_ORDER = {"zero-shot": 0, "few-shot": 1}
+STRATEGY_ORDER = {"zero-shot": 0, "few-shot": 1, "pipeline": 2}
 
 
 @dataclass
@@ -173,7 +173,8 @@ def _row(cell: dict[str, Any]) -> Row:
         strategy = key.get("strategy", "?")
         if strategy == "few-shot":
             strategy = f"few-shot-{key.get('shots')}"
-        strategy = f"{strategy} · {key.get('decoding', '?')}"
+        if strategy != "pipeline":  # a pipeline does not decode
+            strategy = f"{strategy} · {key.get('decoding', '?')}"
     else:
         strategy = (cell.get("reference") or {}).get("setting") or PUBLISHED
     return Row(cell, str(key.get("model", "?")), strategy, str(key.get("data", "")), measured)
