@@ -89,6 +89,10 @@ CASES = [
     ("Denies chest pain.\n1. Hypertension", ["chest pain", "Hypertension"], [{"NEGATION"}, set()]),
     # plain mention
     ("Chest pain radiating to the left arm.", ["Chest pain"], [set()]),
+    # a trigger that overlaps the entity's first word ("no acute" + "acute pulmonary disease")
+    ("No acute pulmonary disease.", ["acute pulmonary disease"], [{"NEGATION"}]),
+    # a trigger word inside the entity is not a trigger for it
+    ("No-reflow phenomenon after stenting.", ["No-reflow phenomenon"], [set()]),
 ]
 
 

@@ -151,12 +151,20 @@ class ConText:
 
     def _apply(self, m: Modifier, span: Span, lo: int, hi: int, found: dict[str, float]) -> None:
         rule = m.rule
-        if rule.direction in (TERMINATE, PSEUDO) or (m.begin < span.end and span.begin < m.end):
+        if rule.direction in (TERMINATE, PSEUDO):
             return
         category = self.categories[rule.category]
         if span.category not in (rule.applies_to or category.applies_to):
             return
-        if m.forward and m.forward[0] <= lo < m.forward[1]:
+        if m.begin < span.end and span.begin < m.end:
+            # A trigger that overlaps the entity ("no acute" before "acute pulmonary disease") still
+            # applies when it starts before it (forward) or ends after it (backward); one inside the
+            # entity's own words does not.
+            if not ((rule.direction in (FORWARD, BIDIRECTIONAL) and m.begin < span.begin)
+                    or (rule.direction in (BACKWARD, BIDIRECTIONAL) and m.end > span.end)):
+                return
+            distance = 0
+        elif m.forward and m.forward[0] <= lo < m.forward[1]:
             distance = lo - m.hi
         elif m.backward and m.backward[0] < hi <= m.backward[1]:
             distance = m.lo - hi
