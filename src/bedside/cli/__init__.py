@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from bedside.cli import adapt as adapt_cmd
 from bedside.cli import audit as audit_cmd
 from bedside.cli import config as config_cmd
 from bedside.cli import deid as deid_cmd
@@ -31,6 +32,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(engine_cmd.app, name="engine")
 app.add_typer(evaluate_cmd.app, name="eval")
 app.add_typer(ner_cmd.train_app, name="train")
+app.add_typer(adapt_cmd.app, name="adapt")
 evaluate_cmd.app.command("ner")(ner_cmd.eval_ner)
 evaluate_cmd.app.command("deid")(deid_cmd.eval_deid)
 app.command("generate")(generate_cmd.generate)

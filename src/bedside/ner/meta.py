@@ -10,9 +10,10 @@ from pathlib import Path
 _LIBS = ("bedside", "torch", "transformers", "tokenizers", "onnx", "onnxruntime", "numpy", "nervaluate")
 
 
-def versions() -> dict[str, str | None]:
+def versions(*extra: str) -> dict[str, str | None]:
+    """Python's and the libraries' versions (``extra``: more distributions to record)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for lib in _LIBS:
+    for lib in (*_LIBS, *extra):
         try:
             out[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:

@@ -110,6 +110,14 @@ def fit_schedule(total: int, step: int, elapsed: float, remaining: float) -> int
     return min(total, max(step + 1, affordable))
 
 
+def replan(total: int, step: int, started: float, deadline: float | None) -> int:
+    """``total`` steps re-fitted to ``deadline`` (a ``time.time()``) at the mean step time so far."""
+    if deadline is None:
+        return total
+    now = time.time()
+    return fit_schedule(total, step, now - started, deadline - now)
+
+
 def partial_label_loss(logits, allowed):
     """Mean over labelled positions of ``logsumexp(all) - logsumexp(acceptable)``."""
     import torch
@@ -235,12 +243,9 @@ def train(recipe: Recipe, out: Path, settings: Settings, *, strict: bool = False
                 sched.step()
                 optim.zero_grad(set_to_none=True)
                 step += 1
-                if deadline is not None and step % 20 == 0:
-                    now = time.time()
-                    fitted = fit_schedule(total, step, now - train_start, deadline - now)
-                    if fitted < total:
-                        total = bar.total = fitted
-                        stopped_by = "time_limit"
+                if step % 20 == 0 and (fitted := replan(total, step, train_start, deadline)) < total:
+                    total = bar.total = fitted
+                    stopped_by = "time_limit"
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}", epoch=f"{step / steps_per_epoch:.2f}",
                                 refresh=False)

@@ -1,0 +1,294 @@
+"""``bedside adapt lora``: data -> LoRA training -> merged model for llama.cpp and transformers.
+
+Output folder (built under a temporary name next to it and renamed only when complete, so a
+folder at ``--out`` is always a finished result)::
+
+    model.gguf           merged model for the llama.cpp engine (base GGUF, adapted tensors replaced)
+    hf/                  merged HF checkpoint (fp32 safetensors + tokenizer) for the transformers backend
+    adapter/             the PEFT LoRA adapter alone (a few MB), to train further or merge elsewhere
+    bedside-adapt.json   base sha256, data sha256, hyperparameters, per-step losses, eval loss, times
+    catalog-entry.toml   [[models]] entries to paste into the config file
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bedside.adapt import records as rec
+from bedside.adapt.features import Prepared, prepare
+from bedside.adapt.gguf_export import TYPES, export_gguf
+from bedside.adapt.lora import (
+    LoraParams,
+    evaluate_loss,
+    evaluate_with_weights,
+    params_dict,
+    pick_device,
+    set_threads,
+    train,
+)
+from bedside.catalog import Catalog, sha256_file
+from bedside.errors import InputError
+
+if TYPE_CHECKING:
+    from bedside.config import Settings
+
+log = logging.getLogger("bedside.adapt")
+
+FORMAT = "bedside-adapt/1"
+META_FILE = "bedside-adapt.json"
+ENTRY_FILE = "catalog-entry.toml"
+GGUF_FILE = "model.gguf"
+HF_DIR = "hf"
+ADAPTER_DIR = "adapter"
+_EXTRA_LIBS = ("peft", "gguf", "xllamacpp", "accelerate", "safetensors")
+
+
+@dataclass
+class LoraJob:
+    model: str
+    data: Path
+    out: Path
+    eval_data: Path | None = None
+    task: str | None = None  # read data/eval_data as this evaluation task's files
+    template: str = "auto"
+    params: LoraParams = field(default_factory=LoraParams)
+    gguf_type: str = "q8_0"
+    export_gguf: bool = True
+    export_hf: bool = True
+    name: str | None = None  # catalog name of the result
+    overwrite: bool = False
+
+
+def _records(job: LoraJob, path: Path, what: str, settings: Settings) -> rec.RecordSet:
+    if job.task:
+        return rec.task_records(job.task, path, settings, what)
+    return rec.read_jsonl(path, what)
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"--out {out} exists and is not empty; choose another folder or pass --overwrite")
+
+
+class _Clock:
+    """Seconds per phase, for the metadata."""
+
+    def __init__(self) -> None:
+        self.last = time.time()
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = time.time()
+        self.phases[phase] = round(now - self.last, 1)
+        self.last = now
+
+
+def _read_inputs(job: LoraJob, settings: Settings) -> tuple[rec.RecordSet, rec.RecordSet | None]:
+    """Every check that needs no model: a bad line should fail in a second, not after a conversion."""
+    job.params.check()
+    if job.gguf_type not in TYPES:
+        raise InputError(f"--gguf-type must be one of {', '.join(TYPES)}")
+    if not (job.export_gguf or job.export_hf):
+        raise InputError("nothing to export: keep GGUF or HF export on")
+    check_out(job.out, job.overwrite)
+    Catalog.load(settings.models).get(job.model)  # UnknownModelError now, not after torch imports
+    train_set = _records(job, job.data, "training data", settings)
+    eval_set = _records(job, job.eval_data, "eval data", settings) if job.eval_data else None
+    return train_set, eval_set
+
+
+def run_lora(job: LoraJob, settings: Settings, *, progress: bool = True) -> dict[str, Any]:
+    """Train, export and describe; returns the metadata written to ``bedside-adapt.json``."""
+    from bedside.ner.meta import git_revision
+
+    started = time.time()
+    clock = _Clock()
+    revision = git_revision()
+    p = job.params
+    train_set, eval_set = _read_inputs(job, settings)
+
+    set_threads(p, settings.threads)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bedside.adapt.base import resolve_base
+
+    base = resolve_base(job.model, settings, progress=progress)
+    if job.export_gguf and base.gguf is None:
+        raise InputError(f"model '{base.spec.name}' is an HF folder: GGUF export needs a GGUF base "
+                         "(use --no-gguf, and llama.cpp's convert_hf_to_gguf.py on hf/ if needed)")
+    tokenizer = AutoTokenizer.from_pretrained(str(base.hf_dir), local_files_only=True)
+    if base.spec.chat_template:
+        tokenizer.chat_template = base.spec.chat_template
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    train_prep = prepare(tokenizer, train_set.records, template=job.template, max_len=p.max_len)
+    eval_prep = prepare(tokenizer, eval_set.records, template=job.template, max_len=p.max_len) if eval_set else None
+    _warn_left_out(train_prep, "training")
+    log.info("training on %d examples (%d target tokens), template %s", len(train_prep.examples),
+             train_prep.summary()["target_tokens"], train_prep.template)
+    model = AutoModelForCausalLM.from_pretrained(str(base.hf_dir), dtype=torch.float32,
+                                                 local_files_only=True).to(pick_device(p.device))
+    clock.mark("load")
+
+    evals: dict[str, Any] = {}
+    if eval_prep:
+        evals["before"] = evaluate_loss(model, eval_prep.examples, pad_id, p.batch_size)
+        log.info("eval loss before: %.4f", evals["before"]["loss"])
+        clock.mark("eval_before")
+    result = train(model, train_prep.examples, p, pad_id)
+    clock.mark("train")
+    if eval_prep:
+        evals["after"] = evaluate_loss(result.model, eval_prep.examples, pad_id, p.batch_size)
+        log.info("eval loss after: %.4f", evals["after"]["loss"])
+        clock.mark("eval_after")
+
+    out = job.out.resolve()
+    k = max(1, len(result.losses) // 10)  # first/last tenth of the steps: single steps are noisy
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "method": "lora-sft",
+        "name": job.name or f"{base.spec.name}-{out.name}",
+        "base_model": {"name": base.spec.name, "path": str(base.path), "sha256": base.sha256,
+                       "format": "gguf" if base.gguf else "hf"},
+        "data": {"train": _data_summary(train_set, train_prep),
+                 "eval": _data_summary(eval_set, eval_prep) if eval_set and eval_prep else None,
+                 "task": job.task},
+        "hyperparameters": params_dict(p),
+        "seed": p.seed,
+        "device": result.device,
+        "trainable_parameters": result.trainable_parameters,
+        "total_parameters": result.total_parameters,
+        "steps": result.steps,
+        "steps_planned": result.steps_planned,
+        "epochs_done": result.epochs_done,
+        "stopped_by": result.stopped_by,
+        "train_seconds": result.train_seconds,
+        "loss_first": round(sum(result.losses[:k]) / k, 5),
+        "loss_last": round(sum(result.losses[-k:]) / k, 5),
+        "losses": result.losses,
+        "eval": evals,
+        "outputs": {},
+        "git_revision": revision,
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        result.model.save_pretrained(tmp / ADAPTER_DIR)
+        meta["outputs"]["adapter"] = {"path": ADAPTER_DIR}
+        if job.export_gguf:
+            assert base.gguf is not None
+            meta["outputs"]["gguf"] = _export_gguf(job, base, train_set.sha256, result.model, tmp, evals,
+                                                   eval_prep, pad_id)
+            clock.mark("export_gguf")
+        if job.export_hf:  # last: merging removes the LoRA layers the GGUF export reads
+            merged = result.model.merge_and_unload()
+            merged.save_pretrained(tmp / HF_DIR, max_shard_size="1000GB")  # one file: the entry pins it
+            tokenizer.save_pretrained(tmp / HF_DIR)
+            weights = tmp / HF_DIR / "model.safetensors"
+            meta["outputs"]["hf"] = {"path": HF_DIR, "weights": weights.name, "bytes": weights.stat().st_size,
+                                     "sha256": sha256_file(weights)}
+            clock.mark("export_hf")
+        meta["seconds"] = clock.phases
+        meta["total_seconds"] = round(time.time() - started, 1)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / ENTRY_FILE).write_text(catalog_entries(meta, base.spec, out), encoding="utf-8")
+        _publish(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta
+
+
+def _export_gguf(job: LoraJob, base: Any, data_sha256: str, model: Any, tmp: Path, evals: dict[str, Any],
+                 eval_prep: Prepared | None, pad_id: int) -> dict[str, Any]:
+    exported = export_gguf(base.gguf, model, tmp / GGUF_FILE, out_type=job.gguf_type, extra={
+        "bedside.adapt.method": "lora-sft merged",
+        "bedside.adapt.base_sha256": base.sha256,
+        "bedside.adapt.data_sha256": data_sha256,
+    }, keep_written=eval_prep is not None)
+    if eval_prep:
+        # The model the engine runs: the file's rounded weights, not the fp32 merge.
+        evals["gguf_weights"] = evaluate_with_weights(model, exported.written, eval_prep.examples, pad_id,
+                                                      job.params.batch_size)
+        log.info("eval loss with the GGUF's weights: %.4f", evals["gguf_weights"]["loss"])
+    return {"path": GGUF_FILE, "bytes": (tmp / GGUF_FILE).stat().st_size, "sha256": sha256_file(tmp / GGUF_FILE),
+            **exported.stats}
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move the finished folder to ``out``; an old result there is replaced only now."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _data_summary(records: rec.RecordSet, prep: Prepared) -> dict[str, Any]:
+    return {"path": records.path, "sha256": records.sha256, "records": len(records.records), **prep.summary()}
+
+
+def _warn_left_out(prep: Prepared, what: str) -> None:
+    if prep.too_long:
+        log.warning("%s: left out %d record(s) longer than --max-len; first: %s", what, len(prep.too_long),
+                    prep.too_long[0])
+
+
+def _versions() -> dict[str, str | None]:
+    from bedside.ner.meta import versions
+
+    return versions(*_EXTRA_LIBS)
+
+
+def catalog_entries(meta: dict[str, Any], base_spec: Any, out: Path) -> str:
+    """TOML ``[[models]]`` entries for the exported files, for the user's config file."""
+    q = json.dumps  # a JSON string is a valid TOML basic string
+    provenance = (f"bedside adapt lora of {base_spec.name} (sha256 {meta['base_model']['sha256'][:12]}) on "
+                  f"{Path(meta['data']['train']['path']).name} (sha256 {meta['data']['train']['sha256'][:12]}), "
+                  f"{meta['steps']} steps")
+    blocks = []
+    for key, backend, fmt, suffix in (("gguf", "llamacpp", "gguf", ""), ("hf", "transformers", "hf", "-hf")):
+        output = meta["outputs"].get(key)
+        if not output:
+            continue
+        lines = [
+            "[[models]]",
+            f"name = {q(meta['name'] + suffix)}",
+            f"description = {q('LoRA fine-tune of ' + base_spec.name + ' (merged)')}",
+            f"role = {q(base_spec.role)}",
+            f"backend = {q(backend)}",
+            f"format = {q(fmt)}",
+        ]
+        if base_spec.parameters:
+            lines.append(f"parameters = {q(base_spec.parameters)}")
+        if base_spec.context_length:
+            lines.append(f"context_length = {base_spec.context_length}")
+        if base_spec.chat_template:
+            lines.append(f"chat_template = {q(base_spec.chat_template)}")
+        lines += [
+            f"sha256 = {q(output['sha256'])}",
+            f"size_bytes = {output['bytes']}",
+            f"license = {q(base_spec.license)}",
+            f"provenance = {q(provenance)}",
+            "[models.source]",
+            'kind = "file"',
+            f"path = {q(str(out / output['path']))}",
+        ]
+        if key == "hf":
+            lines.append(f"weights = {q(output['weights'])}")
+        blocks.append("\n".join(lines))
+    header = "# Paste into the bedside config file (see docs/configuration.md) to use these by name.\n"
+    return header + "\n\n".join(blocks) + "\n"
