@@ -37,6 +37,7 @@ evaluate_cmd.app.command("ner")(ner_cmd.eval_ner)
 evaluate_cmd.app.command("deid")(deid_cmd.eval_deid)
 app.command("generate")(generate_cmd.generate)
 app.command("deid")(deid_cmd.deid)
+app.command("deid-synth")(deid_cmd.synth_deid)
 app.command("extract")(extract_cmd.extract)
 
 

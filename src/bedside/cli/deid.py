@@ -1,4 +1,5 @@
-"""``bedside deid`` (text or a FHIR Bundle) and ``bedside eval deid`` (PhysioNet-format gold data).
+"""``bedside deid`` (text or a FHIR Bundle), ``bedside eval deid`` (PhysioNet-format gold data) and
+:func:`synth_deid` (synthetic notes with fake PHI as BRAT training data; also ``python -m bedside.deid.synth``).
 
 The de-identified result is built whole in memory and printed only when complete, so a failure
 half-way never leaves a partly de-identified text on stdout looking finished. Nothing here logs
@@ -130,3 +131,17 @@ def eval_deid(
                     "span_exact: same offsets; token: \\w+ tokens",
         **scorer.report(),
     })
+
+
+def synth_deid(
+    n: int = typer.Option(..., "--n", min=0, help="Number of notes."),
+    out: Path = typer.Option(..., "--out", help="Output folder: one NAME.txt + NAME.ann (BRAT) per note."),
+    seed: int = typer.Option(0, "--seed", help="The same seed gives the same notes."),
+    fine: bool = typer.Option(False, "--fine", help="Keep bedside's fine PHI types (MRN, ZIP, HOSPITAL...) instead "
+                              "of the PhysioNet classes (NAME, LOCATION, DATE, PHONE, AGE, ID)."),
+) -> None:
+    """Synthetic nursing notes and discharge summaries with injected fake PHI, as training data (BRAT)."""
+    from bedside.deid import synth
+
+    counts = synth.write_brat(synth.generate(n, seed), out, fine=fine)
+    echo_json({"notes": n, "seed": seed, "out": str(out), "spans": counts})
