@@ -51,3 +51,20 @@ def audit_rows(env: dict[str, str]) -> list[dict]:
     rows = [dict(r) for r in db.execute("SELECT * FROM calls ORDER BY id")]
     db.close()
     return rows
+
+
+# One ICD-10-CM index per test session: building it parses the tabular list (about 10 s on 2 busy cores).
+# Here rather than in tests/coding/conftest.py: a second conftest module would shadow this one for the
+# tests that import helpers with `from conftest import ...`.
+@pytest.fixture(scope="session")
+def icd10_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("icd10-cache")
+
+
+@pytest.fixture(scope="session")
+def linker(icd10_cache_dir: Path):
+    from bedside.coding import Icd10Linker
+
+    lk = Icd10Linker(cache_dir=icd10_cache_dir)
+    lk.warm_up()
+    return lk

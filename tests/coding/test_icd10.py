@@ -160,11 +160,11 @@ def test_non_text_mention_is_an_input_error(linker: Icd10Linker):
         linker.link(None)  # type: ignore[arg-type]
 
 
-def test_deterministic_across_calls_and_processes(linker: Icd10Linker, cache_dir: Path):
+def test_deterministic_across_calls_and_processes(linker: Icd10Linker, icd10_cache_dir: Path):
     mentions = ["CHF exacerbation", "fracture", "diabetes", "pain", "infection", "neoplasm", "cough"]
     first = [linker.link(m, 5) for m in mentions]
     assert [linker.link(m, 5) for m in mentions] == first
-    again = Icd10Linker(cache_dir=cache_dir)  # loaded from the cache this time
+    again = Icd10Linker(cache_dir=icd10_cache_dir)  # loaded from the cache this time
     assert [again.link(m, 5) for m in mentions] == first
     built = Icd10Linker(cache_dir=None)  # built in memory, no cache
     assert [built.link(m, 5) for m in mentions[:3]] == first[:3]
@@ -181,19 +181,19 @@ def test_context_words_rank_codes_that_have_them_first(linker: Icd10Linker):
     assert codes(linker.link("pneumonia", context="left lower lobe"))[:1] == ["J18.9"]
 
 
-def test_a_second_process_loads_the_cache_without_parsing_the_tabular_list(linker: Icd10Linker, cache_dir: Path):
-    assert cache_path(cache_dir, Vocabulary.load()).is_file()
+def test_a_second_process_loads_the_cache_without_parsing_the_tabular_list(linker: Icd10Linker, icd10_cache_dir: Path):
+    assert cache_path(icd10_cache_dir, Vocabulary.load()).is_file()
     code = (
         "import sys; from pathlib import Path; from bedside.coding import Icd10Linker; "
-        f"lk = Icd10Linker(cache_dir=Path({str(cache_dir)!r})); print(lk.link('HTN')[0].code); "
+        f"lk = Icd10Linker(cache_dir=Path({str(icd10_cache_dir)!r})); print(lk.link('HTN')[0].code); "
         "print('simple_icd_10_cm' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["I10", "False"]
 
 
-def test_a_corrupt_cache_is_rebuilt(linker: Icd10Linker, tmp_path: Path, cache_dir: Path):
-    good = cache_path(cache_dir, Vocabulary.load())
+def test_a_corrupt_cache_is_rebuilt(linker: Icd10Linker, tmp_path: Path, icd10_cache_dir: Path):
+    good = cache_path(icd10_cache_dir, Vocabulary.load())
     bad = cache_path(tmp_path, Vocabulary.load())
     bad.parent.mkdir(parents=True)
     bad.write_bytes(good.read_bytes()[:5000])  # a truncated file, as after a crash mid-copy

