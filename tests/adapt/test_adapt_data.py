@@ -158,3 +158,22 @@ def test_task_records_refuse_a_malformed_row_and_an_unknown_task(tmp_path):
         task_records("symptom2disease", csv, settings)
     with pytest.raises(InputError, match="unknown task"):
         task_records("no-such-task", csv, settings)
+
+
+def test_training_records_are_deidentified_first(tmp_path):
+    """Training text passes through the de-identifier (mask mode by default) before tokenization."""
+    import json
+
+    from bedside.adapt.records import read_jsonl
+    from bedside.adapt.run import deidentified
+    from bedside.config import Settings
+
+    path = tmp_path / "train.jsonl"
+    note = "Mr. John Tavlorian (MRN 4455667) seen 03/14/2024, call (617) 555-1234. Which clinic?"
+    path.write_text(json.dumps({"prompt": note, "completion": "Clinic: cardiology"}) + "\n")
+    records = read_jsonl(path, "training data")
+    clean = deidentified(records, Settings(cache_dir=tmp_path / "cache"))
+    text = " ".join(m.content for m in clean.records[0].messages)
+    for phi in ("Tavlorian", "4455667", "03/14/2024", "555-1234"):
+        assert phi not in text
+    assert "Clinic: cardiology" in text and clean.sha256 == records.sha256

@@ -64,12 +64,25 @@ class LoraJob:
     export_hf: bool = True
     name: str | None = None  # catalog name of the result
     overwrite: bool = False
+    # Training text is de-identified first (the settings' outbound_deid_mode): weights can memorise
+    # and later emit what they were trained on. Off only for data already de-identified or synthetic.
+    deid: bool = True
 
 
 def _records(job: LoraJob, path: Path, what: str, settings: Settings) -> rec.RecordSet:
-    if job.task:
-        return rec.task_records(job.task, path, settings, what)
-    return rec.read_jsonl(path, what)
+    records = rec.task_records(job.task, path, settings, what) if job.task else rec.read_jsonl(path, what)
+    return deidentified(records, settings) if job.deid else records
+
+
+def deidentified(records: rec.RecordSet, settings: Settings) -> rec.RecordSet:
+    """The records with every message de-identified; the data hash stays the file's (provenance)."""
+    from bedside.deid.guard import deidentify_messages
+
+    out = []
+    for r in records.records:
+        clean = deidentify_messages([{"role": m.role, "content": m.content} for m in r.messages], settings)
+        out.append(rec.Record(tuple(rec.Message(m["role"], m["content"]) for m in clean), r.source))
+    return rec.RecordSet(out, records.path, records.sha256)
 
 
 def check_out(out: Path, overwrite: bool) -> None:
@@ -161,7 +174,7 @@ def run_lora(job: LoraJob, settings: Settings, *, progress: bool = True) -> dict
                        "format": "gguf" if base.gguf else "hf"},
         "data": {"train": _data_summary(train_set, train_prep),
                  "eval": _data_summary(eval_set, eval_prep) if eval_set and eval_prep else None,
-                 "task": job.task},
+                 "task": job.task, "deid": settings.outbound_deid_mode if job.deid else "off"},
         "hyperparameters": params_dict(p),
         "seed": p.seed,
         "device": result.device,

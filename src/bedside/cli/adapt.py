@@ -49,6 +49,9 @@ def lora(
         "q8_0", "--gguf-type", help="Type of the adapted tensors in model.gguf: q8_0 | f16 | f32 | base."
     ),
     gguf: bool = typer.Option(True, "--gguf/--no-gguf", help="Write model.gguf for the llama.cpp engine."),
+    deid: bool = typer.Option(
+        True, "--deid/--no-deid", help="De-identify the training text first (off: data already de-identified)."
+    ),
     hf: bool = typer.Option(True, "--hf/--no-hf", help="Write hf/, a merged checkpoint for transformers."),
     name: str | None = typer.Option(None, "--name", help="Catalog name of the result [<base>-<out folder>]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once finished)."),
@@ -64,7 +67,7 @@ def lora(
                         max_steps=max_steps, batch_size=batch_size, max_len=max_len, seed=seed,
                         time_limit_min=time_limit, threads=threads, device=device)
     job = LoraJob(model=model, data=data, out=out, eval_data=eval_data, task=task, template=template,
-                  params=params, gguf_type=gguf_type, export_gguf=gguf, export_hf=hf, name=name,
+                  params=params, gguf_type=gguf_type, export_gguf=gguf, export_hf=hf, name=name, deid=deid,
                   overwrite=overwrite)
     meta = run_lora(job, settings)
     final = out.resolve()
