@@ -36,6 +36,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from deid_physionet import per_class_rows  # the sibling script (benchmarks/ is on sys.path when run)
+
 from bedside.deid import physionet
 from bedside.deid.detect import Combined, NerDetector, default_detector
 from bedside.deid.evaluate import Scorer
@@ -155,19 +157,7 @@ def markdown(result: dict) -> str:
               "class; precision over the predicted spans of the class)", "",
               "| class | gold | " + " | ".join(f"{n} R / P" for n in names) + " |",
               "|---|---|" + "---|" * len(names)]
-    classes = sorted({c for r in result["detectors"].values() for c in r["per_class"]})
-    for cls in classes:
-        cells, gold = [], 0
-        for r in result["detectors"].values():
-            b = r["per_class"].get(cls, {}).get("span_overlap")
-            if b is None:
-                cells.append("-")
-                continue
-            gold = max(gold, b["gold"])
-            rec = f"{b['recall']:.3f} ({b['gold'] - round(b['recall'] * b['gold'])} missed)" if b["gold"] else "-"
-            prec = f"{b['precision']:.3f} (of {b['predicted']})" if b["predicted"] else "-"
-            cells.append(f"{rec} / {prec}")
-        lines.append(f"| {cls} | {gold} | " + " | ".join(cells) + " |")
+    lines += per_class_rows(result["detectors"], counts=True)
     lines += ["", f"With {d['gold_spans']} gold spans one miss is {1 / max(1, d['gold_spans']):.3f} of recall: "
               "read the per-class counts, not only the rates.", ""]
     return "\n".join(lines)

@@ -124,22 +124,32 @@ def markdown(result: dict) -> str:
     lines += ["", "## Per class (span overlap; recall counts a gold span found by a span of any class)", "",
               "| class | gold | " + " | ".join(f"{n} R / P" for n in result["detectors"]) + " |",
               "|---|---|" + "---|" * len(result["detectors"])]
-    classes = sorted({c for r in result["detectors"].values() for c in r["per_class"]})
-    for cls in classes:
+    lines += per_class_rows(result["detectors"])
+    lines += ["", "Targets (issue 5): span recall >= 0.99 and precision >= 0.90 on held-back notes. "
+              "Philter's published anchor: recall ~0.99, precision ~0.74.", ""]
+    return "\n".join(lines)
+
+
+def per_class_rows(detectors: dict[str, dict], counts: bool = False) -> list[str]:
+    """One Markdown row per PHI class: gold spans, then each detector's span-overlap recall / precision
+    (``counts``: with the number missed and the number predicted). Also used by deid_ner.py."""
+    rows = []
+    for cls in sorted({c for r in detectors.values() for c in r["per_class"]}):
         cells, gold = [], 0
-        for r in result["detectors"].values():
+        for r in detectors.values():
             b = r["per_class"].get(cls, {}).get("span_overlap")
             if b is None:
                 cells.append("-")
                 continue
             gold = max(gold, b["gold"])
-            r_ = f"{b['recall']:.3f}" if b["gold"] else "-"
-            p_ = f"{b['precision']:.3f}" if b["predicted"] else "-"
-            cells.append(f"{r_} / {p_}")
-        lines.append(f"| {cls} | {gold} | " + " | ".join(cells) + " |")
-    lines += ["", "Targets (issue 5): span recall >= 0.99 and precision >= 0.90 on held-back notes. "
-              "Philter's published anchor: recall ~0.99, precision ~0.74.", ""]
-    return "\n".join(lines)
+            rec = f"{b['recall']:.3f}" if b["gold"] else "-"
+            prec = f"{b['precision']:.3f}" if b["predicted"] else "-"
+            if counts:
+                rec += f" ({b['gold'] - round(b['recall'] * b['gold'])} missed)" if b["gold"] else ""
+                prec += f" (of {b['predicted']})" if b["predicted"] else ""
+            cells.append(f"{rec} / {prec}")
+        rows.append(f"| {cls} | {gold} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def main() -> None:

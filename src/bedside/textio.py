@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from bedside.errors import BedsideError, InputError, ModelUnavailableError
+from bedside.errors import BedsideError, ConfigError, InputError, ModelUnavailableError
 
 GGUF_MAGIC = b"GGUF"
 
@@ -52,3 +54,19 @@ def check_gguf(path: Path) -> None:
         raise ModelUnavailableError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
     if magic != GGUF_MAGIC:
         raise ModelUnavailableError(f"{path} is not a GGUF file (magic {magic!r})")
+
+
+def read_json_object(
+    path: Path, what: str, error: type[BedsideError] = ConfigError
+) -> tuple[dict[str, Any], bytes]:
+    """A data file holding one JSON object, and its bytes (for a hash); one clear error per failure."""
+    try:
+        raw = Path(path).read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{what} {path} is not readable JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise error(f"{what} {path} must hold a JSON object")
+    return data, raw

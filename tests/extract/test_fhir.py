@@ -15,6 +15,7 @@ from bedside.clinical import Concept, Document, RulePipeline
 from bedside.errors import BedsideError, InputError
 from bedside.extract import fhir
 from bedside.extract.fhir import SPAN_URL, to_bundle, validate_bundle
+from bedside.extract.fhir.validate import _walk as walk  # the validator's own tree walk
 
 NOTE = resources.files("bedside").joinpath("resources/examples/discharge_note.txt").read_text(encoding="utf-8")
 
@@ -43,16 +44,6 @@ def by_text(bundle: dict[str, Any], kind: str, text: str) -> list[dict[str, Any]
 
 def codes(concept: dict[str, Any]) -> set[str]:
     return {c["code"] for c in concept.get("coding", [])}
-
-
-def walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from walk(v)
 
 
 def source_spans(node: Any) -> list[dict[str, Any]]:

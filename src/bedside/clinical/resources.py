@@ -7,13 +7,13 @@ without touching code. Keys starting with ``_`` are documentation (source, licen
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from bedside.errors import ConfigError
+from bedside.textio import read_json_object
 
 PACKAGE_DIR = "resources/clinical"
 
@@ -24,15 +24,7 @@ def default_dir() -> Path:
 
 @cache
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"clinical rule file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"clinical rule file {path} is not readable JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"clinical rule file {path} must hold a JSON object")
-    return data
+    return read_json_object(path, "clinical rule file")[0]
 
 
 def load(name: str, folder: Path | None = None) -> dict[str, Any]:

@@ -11,7 +11,6 @@ their abbreviations expanded ("CHF" -> "congestive heart failure"). All word kno
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 import snowballstemmer
 
 from bedside.errors import ConfigError
+from bedside.textio import read_json_object
 
 PACKAGE_DIR = "resources/coding"
 FILES = ("abbreviations.json", "vocabulary.json")
@@ -77,17 +77,7 @@ def _key(text: str) -> tuple[str, ...]:
 
 
 def _read(folder: Path, name: str) -> tuple[dict[str, Any], bytes]:
-    path = folder / name
-    try:
-        raw = path.read_bytes()
-        data = json.loads(raw.decode("utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"ICD-10-CM linker file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"ICD-10-CM linker file {path} is not readable JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"ICD-10-CM linker file {path} must hold a JSON object")
-    return data, raw
+    return read_json_object(folder / name, "ICD-10-CM linker file")
 
 
 def _table(data: dict[str, Any], field: str, where: str, case: bool = False) -> dict[tuple[str, ...], tuple[str, ...]]:
