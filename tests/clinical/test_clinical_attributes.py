@@ -40,6 +40,12 @@ SIGS = [
       "DURATION": ["x 7 days"]}),
     ("Tylenol 650 mg po q6h prn pain.", "Tylenol",
      {"DOSAGE": ["650 mg"], "ROUTE_OR_MODE": ["po"], "FREQUENCY": ["q6h prn"]}),
+    # Amounts per body weight / surface / time (oncology and paediatric doses); a hyphenated amount.
+    ("Vancomycin 0.5 mg/kg/day orally.", "Vancomycin", {"DOSAGE": ["0.5 mg/kg/day"], "ROUTE_OR_MODE": ["orally"]}),
+    ("Dexamethasone 10 mg/m(2)/day for 4 weeks.", "Dexamethasone",
+     {"DOSAGE": ["10 mg/m(2)/day"], "DURATION": ["for 4 weeks"]}),
+    ("Methotrexate 12 g/m2 IV with rescue.", "Methotrexate", {"DOSAGE": ["12 g/m2"], "ROUTE_OR_MODE": ["IV"]}),
+    ("Morphine 450-mg bolus given.", "Morphine", {"DOSAGE": ["450-mg"], "FORM": ["bolus"]}),
 ]
 
 

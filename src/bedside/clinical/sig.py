@@ -58,8 +58,14 @@ class Sig:
             self._unit_type.setdefault(re.sub(r"\s+", "", f.lower()), "FORM")
         units = sorted(set(u for us in data["units"].values() for u in us) | set(forms), key=len, reverse=True)
         number = fill(data.get("number", r"\d+(?:\.\d+)?"), ph, "sig.json number")
+        # An amount per body weight, body surface or time ("mg/kg/day", "g/m2") is still an amount.
+        # Tried after the listed units, so a listed "mg/hr" (RATE) or "mg/ml" (STRENGTH) wins.
+        per = "|".join(_unit_regex(u) for u in sorted(data.get("amount_per", ()), key=len, reverse=True))
+        amounts = "|".join(_unit_regex(u) for u in sorted(data["units"].get(_AMOUNT, ()), key=len, reverse=True))
+        per_amount = rf"|(?:{amounts})(?:\s*/\s*(?:{per})){{1,2}}" if per and amounts else ""
         self._quantity = Rx(
-            rf"(?<![\w.])(?P<num>{number}(?:\s*(?:-|to)\s*{number})?)\s*(?P<unit>{'|'.join(map(_unit_regex, units))})"
+            rf"(?<![\w.])(?P<num>{number}(?:\s*(?:-|to)\s*{number})?)(?:\s*|-)"
+            rf"(?P<unit>{'|'.join(map(_unit_regex, units))}{per_amount})"
             r"(?![\w/])", "sig.json units")
         self._phrases: PhraseMatcher[str] = PhraseMatcher()
         for attr, field in (("ROUTE_OR_MODE", "routes"), ("FORM", "forms"), ("FREQUENCY", "frequencies"),
