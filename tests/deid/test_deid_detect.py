@@ -97,3 +97,17 @@ def test_site_gazetteer(tmp_path):
     bad.write_text('{"names": []}', encoding="utf-8")
     with pytest.raises(InputError, match="gazetteer"):
         Gazetteer.load(bad)
+
+
+def test_tagger_min_score_keeps_only_confident_spans():
+    """The tagger's threshold: a real exported model (the shipped entity model stands in for a PHI tagger)."""
+    from bedside.deid.detect import NerDetector
+    from bedside.extract.spans import shipped_model_dir
+
+    text = "Started heparin for suspected pulmonary embolism; no history of diabetes or asthma ."
+    every = NerDetector(shipped_model_dir(), threads=1)(text)
+    assert every and all(s.source == "ner" for s in every)
+    cut = sorted(s.score for s in every)[len(every) // 2]
+    kept = NerDetector(shipped_model_dir(), threads=1, min_score=cut)(text)
+    assert kept == [s for s in every if s.score >= cut]
+    assert 0 < len(kept) < len(every) or min(s.score for s in every) >= cut

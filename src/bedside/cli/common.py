@@ -77,4 +77,37 @@ def run_guarded(app: typer.Typer) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a bug or a library failure: see internal_error
+        return internal_error(exc)
     return 0
+
+
+TRACEBACK_ENV = "BEDSIDE_TRACEBACK"
+
+
+def internal_error(exc: BaseException) -> int:
+    """One line for an unexpected exception, without its message; exit code 1.
+
+    A library's exception message can quote its input (a tokenizer's "cannot encode '...'", a
+    parser's offending value), and that input is patient text: printing it puts PHI in terminals,
+    CI logs and log collectors. The line names the exception type and where it was raised so a bug
+    report is still useful; ``$BEDSIDE_TRACEBACK=1`` prints the full traceback for a developer on a
+    machine where that is acceptable.
+    """
+    if os.environ.get(TRACEBACK_ENV, "").strip() in ("1", "true", "yes"):
+        import traceback
+
+        traceback.print_exception(exc)
+        return 1
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost frame: where it was raised
+        frame, tb = tb, tb.tb_next
+    if exc.__traceback__ is not None:
+        code = frame.tb_frame.f_code
+        where = f" in {code.co_name} ({Path(code.co_filename).name}:{frame.tb_lineno})"
+    typer.echo(
+        f"bedside: internal error: {type(exc).__name__}{where}; the message is not shown because it may "
+        f"quote input text (set {TRACEBACK_ENV}=1 to print the traceback)", err=True,
+    )
+    return 1

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from bedside.cli.common import ConfigOpt, echo_json, log_to_stderr, settings_from
+from bedside.deid.detect import NER_MIN_SCORE
 from bedside.errors import InputError
 
 log = logging.getLogger("bedside.deid")
@@ -30,10 +31,14 @@ GazetteerOpt = typer.Option(
 NerOpt = typer.Option(
     None, "--ner-model", help="Also run this PHI entity model (a `bedside train ner` output) and merge its spans."
 )
+NerMinOpt = typer.Option(
+    NER_MIN_SCORE, "--ner-min-score", min=0.0, max=1.0,
+    help=f"With --ner-model: keep only its spans scoring at least this [{NER_MIN_SCORE}]."
+)
 
 
 def _deidentifier(mode: str, key_file: Path | None, ner_model: Path | None, gazetteer: Path | None,
-                  config: Path | None):
+                  config: Path | None, ner_min_score: float):
     from bedside.deid import keys
     from bedside.deid.detect import default_detector
     from bedside.deid.pipeline import Deidentifier
@@ -47,7 +52,8 @@ def _deidentifier(mode: str, key_file: Path | None, ner_model: Path | None, gaze
         raise InputError(f"entity model folder not found: {ner_model}")
     settings = settings_from(config)
     key = keys.load_key(key_file) if key_file is not None else None
-    detector = default_detector(ner_model=ner_model, cache_dir=settings.cache_dir, gazetteer=gazetteer)
+    detector = default_detector(ner_model=ner_model, cache_dir=settings.cache_dir, gazetteer=gazetteer,
+                                ner_min_score=ner_min_score)
     return Deidentifier(m, key=key, cache_dir=settings.cache_dir, detector=detector)
 
 
@@ -64,6 +70,7 @@ def deid(
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the input (e.g. latin-1)."),
     gazetteer: Path | None = GazetteerOpt,
     ner_model: Path | None = NerOpt,
+    ner_min_score: float = NerMinOpt,
     config: Path | None = ConfigOpt,
 ) -> None:
     """Remove protected health information (HIPAA Safe Harbor classes) from a note or a FHIR Bundle."""
@@ -72,7 +79,7 @@ def deid(
     log_to_stderr("bedside.deid")
     if (fhir is None) == (source is None):
         raise InputError("give one note (FILE or '-') or --fhir BUNDLE.json, not both")
-    deidentifier = _deidentifier(mode, key_file, ner_model, gazetteer, config)
+    deidentifier = _deidentifier(mode, key_file, ner_model, gazetteer, config, ner_min_score)
     if fhir is not None:
         from bedside.deid.fhir import deidentify_bundle
 
@@ -100,6 +107,7 @@ def eval_deid(
     data: Path = typer.Option(..., "--data", help="PhysioNet-format folder (id.text + id-phi.phrase) or .text file."),
     gazetteer: Path | None = GazetteerOpt,
     ner_model: Path | None = NerOpt,
+    ner_min_score: float = NerMinOpt,
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N notes."),
     config: Path | None = ConfigOpt,
 ) -> None:
@@ -113,7 +121,8 @@ def eval_deid(
     notes = physionet.read_notes(data)[:limit]
     if ner_model is not None and not ner_model.exists():
         raise InputError(f"entity model folder not found: {ner_model}")
-    detector = default_detector(ner_model=ner_model, cache_dir=settings.cache_dir, gazetteer=gazetteer)
+    detector = default_detector(ner_model=ner_model, cache_dir=settings.cache_dir, gazetteer=gazetteer,
+                                ner_min_score=ner_min_score)
     scorer = Scorer()
     started = time.perf_counter()
     for note in notes:
