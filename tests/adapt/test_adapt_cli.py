@@ -34,9 +34,12 @@ def test_bad_input(tmp_path, bedside_env, args, code, message):
 
 def test_malformed_and_empty_data(tmp_path, bedside_env):
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "a", "completion": "b"}, '{"prompt": "a", '])
-    result = lora(tmp_path, bedside_env, "--data", str(bad))
+    result = lora(tmp_path, bedside_env, "--data", str(bad), "--strict")  # default: skipped and counted
     assert result.returncode == 2
-    assert f"{bad}:2: not valid JSON" in result.stderr
+    assert f"{bad}:2: not valid JSON" in result.stderr and "--strict" in result.stderr
+    only_bad = write_jsonl(tmp_path / "only-bad.jsonl", ['{"prompt": "a", ', "[]"])
+    result = lora(tmp_path, bedside_env, "--data", str(only_bad))
+    assert result.returncode == 2 and f"has no records: 2 malformed line(s), first {only_bad}:1" in result.stderr
     empty = write_jsonl(tmp_path / "empty.jsonl", [])
     result = lora(tmp_path, bedside_env, "--data", str(empty))
     assert result.returncode == 2 and "has no records" in result.stderr

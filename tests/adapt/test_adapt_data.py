@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 from adapt_helpers import DATA, tokenizer, write_jsonl
@@ -51,11 +52,14 @@ def test_prompt_completion_with_system(tmp_path):
     ('{"messages": [{"role": "doctor", "content": "a"}]}', r"d\.jsonl:3: messages\[0\]: role must be"),
     ('{"messages": [{"role": "user", "content": 3}]}', r"d\.jsonl:3: messages\[0\]: 'content' must be"),
 ])
-def test_a_malformed_line_is_an_error_naming_file_and_line(tmp_path, line, message):
+def test_a_malformed_line_is_skipped_and_named_or_with_strict_an_error(tmp_path, line, message):
     good = {"prompt": "Which clinic?", "completion": "Clinic: cardiology"}
     path = write_jsonl(tmp_path / "d.jsonl", [good, "", line, good])  # line 2 is blank: skipped, still counted
+    got = read_jsonl(path)
+    assert [r.source for r in got.records] == [f"{path}:1", f"{path}:4"]
+    assert len(got.skipped) == 1 and re.match(message, got.skipped[0].split("/")[-1])
     with pytest.raises(InputError, match=message):
-        read_jsonl(path)
+        read_jsonl(path, strict=True)
 
 
 def test_missing_and_empty_files(tmp_path):
@@ -147,14 +151,19 @@ def test_task_records_use_the_harness_prompt_and_the_gold(tmp_path):
     assert first.source == f"{csv}:2"
 
 
-def test_task_records_refuse_a_malformed_row_and_an_unknown_task(tmp_path):
+def test_task_records_skip_a_malformed_row_and_refuse_an_unknown_task(tmp_path):
     from bedside.adapt.records import task_records
     from bedside.config import load_settings
 
     settings = load_settings(data_dir=tmp_path / "data")
     csv = tmp_path / "split.csv"
-    csv.write_text("index,label,text\n0,Psoriasis,\n", encoding="utf-8")  # no text
+    csv.write_text("index,label,text\n0,Psoriasis,\n1,Migraine,My head hurts\n", encoding="utf-8")  # row 2: no text
+    got = task_records("symptom2disease", csv, settings)
+    assert len(got.records) == 1 and len(got.skipped) == 1 and f"{csv}:2" in got.skipped[0]
     with pytest.raises(InputError, match=r"split\.csv:2"):
+        task_records("symptom2disease", csv, settings, strict=True)
+    csv.write_text("index,label,text\n0,Psoriasis,\n", encoding="utf-8")  # nothing valid left
+    with pytest.raises(InputError, match=r"has no records: 1 malformed line\(s\), first .*split\.csv:2"):
         task_records("symptom2disease", csv, settings)
     with pytest.raises(InputError, match="unknown task"):
         task_records("no-such-task", csv, settings)

@@ -8,6 +8,9 @@
 - Deterministic for a seed: data order, LoRA init and dropout draw from seeded generators.
 - Stops at ``max_steps`` / ``epochs``, and a time limit re-plans the schedule to fit (the LR still
   decays to zero), as the NER trainer does.
+- Checkpoints (``bedside.adapt.checkpoint``) save the whole state as training goes; a resumed run
+  continues with the same batches, dropout and learning rates, so it ends where an uninterrupted
+  one would.
 - Device auto: CUDA when available (bf16 autocast where supported), else CPU fp32.
 """
 
@@ -21,9 +24,11 @@ import random
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bedside.adapt.checkpoint import Checkpoints, as_tuples, rng_state, set_rng_state
 from bedside.adapt.features import IGNORE, Example
 from bedside.errors import InputError
 from bedside.ner.train import bucket_batches, replan, seed_everything
@@ -84,6 +89,7 @@ class TrainResult:
     device: str = "cpu"
     trainable_parameters: int = 0
     total_parameters: int = 0
+    resumed_from: int = 0  # the checkpoint's step when the run resumed, else 0
 
 
 def pick_device(requested: str):
@@ -141,8 +147,10 @@ def _autocast(device):
     return contextlib.nullcontext()
 
 
-def evaluate_loss(model: Any, examples: list[Example], pad_id: int, batch_size: int) -> dict[str, float]:
-    """Token-weighted mean completion loss (and perplexity) over ``examples``, dropout off."""
+def batched_sum(model: Any, examples: list[Example], pad_id: int, batch_size: int,
+                fn: Callable[[Any, Any, Any], tuple[Any, int]]) -> tuple[float, int]:
+    """Sum and count of ``fn(ids, mask, labels)`` over ``examples`` in length-sorted batches, dropout off,
+    no gradients: the loop behind every held-out number (completion loss, masked-LM loss, KL...)."""
     import torch
 
     was_training = model.training
@@ -150,15 +158,29 @@ def evaluate_loss(model: Any, examples: list[Example], pad_id: int, batch_size: 
     device = next(model.parameters()).device
     total, count = 0.0, 0
     order = sorted(range(len(examples)), key=lambda k: len(examples[k].input_ids))
-    with torch.inference_mode(), _autocast(device):
-        for i in range(0, len(order), batch_size):
-            ids, mask, labels = collate([examples[k] for k in order[i:i + batch_size]], pad_id)
-            loss, n = completion_loss(model, ids.to(device), mask.to(device), labels.to(device), reduction="sum")
-            total += float(loss)
-            count += n
-    model.train(was_training)
+    try:
+        with torch.inference_mode(), _autocast(device):
+            for i in range(0, len(order), batch_size):
+                ids, mask, labels = (t.to(device) for t in collate([examples[k] for k in order[i:i + batch_size]],
+                                                                   pad_id))
+                s, n = fn(ids, mask, labels)
+                total += float(s)
+                count += n
+    finally:
+        model.train(was_training)
+    return total, count
+
+
+def mean_and_perplexity(total: float, count: int) -> dict[str, float]:
     mean = total / max(count, 1)
-    return {"loss": round(mean, 5), "perplexity": round(math.exp(min(mean, 50.0)), 4), "target_tokens": count}
+    return {"loss": round(mean, 5), "perplexity": round(math.exp(min(mean, 50.0)), 4)}
+
+
+def evaluate_loss(model: Any, examples: list[Example], pad_id: int, batch_size: int) -> dict[str, float]:
+    """Token-weighted mean completion loss (and perplexity) over ``examples``, dropout off."""
+    total, count = batched_sum(model, examples, pad_id, batch_size,
+                               lambda ids, mask, labels: completion_loss(model, ids, mask, labels, reduction="sum"))
+    return {**mean_and_perplexity(total, count), "target_tokens": count}
 
 
 def evaluate_with_weights(peft_model: Any, weights: dict[str, Any], examples: list[Example], pad_id: int,
@@ -197,19 +219,45 @@ def with_lora(model: Any, p: LoraParams) -> Any:
         raise InputError(f"LoRA targets {p.targets!r}: {exc}") from exc
 
 
-def train(model: Any, examples: list[Example], p: LoraParams, pad_id: int) -> TrainResult:
-    """Wrap ``model`` with LoRA and train it; ``model`` must already sit on its device."""
-    import torch
-    from tqdm import tqdm
+# (peft model, input_ids, attention_mask, labels) -> scalar loss. Distillation swaps in its own
+# objective here (``bedside.adapt.distill_loss``); everything else about training stays the same.
+LossFn = Callable[[Any, Any, Any, Any], Any]
+# Called after each step with (step, loss), after any checkpoint of that step: progress hooks, tests.
+StepHook = Callable[[int, float], None]
 
+
+def train(model: Any, examples: list[Example], p: LoraParams, pad_id: int, *,
+          loss_fn: LossFn | None = None, checkpoints: Checkpoints | None = None,
+          on_step: StepHook | None = None) -> TrainResult:
+    """Wrap ``model`` with LoRA and train it; ``model`` must already sit on its device.
+
+    ``loss_fn`` replaces the completion cross-entropy (default :func:`completion_loss`);
+    ``checkpoints`` saves the run as it goes and resumes it from its last checkpoint (:meth:`Checkpoints.open`).
+    """
     seed_everything(p.seed)
     peft_model = with_lora(model, p)
     trainable = [w for w in peft_model.parameters() if w.requires_grad]
-    device = next(peft_model.parameters()).device
+    return fit(peft_model, examples, p, pad_id, params=trainable, loss_fn=loss_fn or completion_loss,
+               desc="adapt lora", checkpoints=checkpoints, on_step=on_step)
+
+
+def fit(model: Any, examples: list[Example], p: LoraParams, pad_id: int, *, params: list[Any], loss_fn: LossFn,
+        desc: str, checkpoints: Checkpoints | None = None, on_step: StepHook | None = None) -> TrainResult:
+    """The training loop: AdamW on ``params`` (tensors, or groups with their own weight decay), warmup
+    and linear decay, ``p``'s length and time limit. LoRA (:func:`train`) and the full fine-tuning of
+    continual pre-training (``bedside.adapt.mlm``) differ only in what they pass here.
+
+    With ``checkpoints``, the state is saved as training goes and at its end, and a run whose
+    checkpoints were opened for resuming continues from the last one exactly as it would have gone on."""
+    import torch
+    from tqdm import tqdm
+
+    trainable = [w for g in params for w in (g["params"] if isinstance(g, dict) else [g])]
+    device = next(model.parameters()).device
     steps_per_epoch = math.ceil(len(examples) / p.batch_size)
     planned = p.max_steps if p.max_steps > 0 else max(1, round(p.epochs * steps_per_epoch))
     total = planned
-    optim = torch.optim.AdamW(trainable, lr=p.lr, weight_decay=p.weight_decay)
+    optim = torch.optim.AdamW(params, lr=p.lr, weight_decay=p.weight_decay)
     warm = max(1, int(p.warmup * total))
     # Reads ``total`` when called, so a time limit that shortens the run also shortens the decay.
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -218,17 +266,35 @@ def train(model: Any, examples: list[Example], p: LoraParams, pad_id: int) -> Tr
     rng = random.Random(p.seed)
     lengths = [len(e.input_ids) for e in examples]
     losses: list[float] = []
-    step, stopped_by = 0, "schedule"
-    peft_model.train()
-    start = time.time()
+    step, stopped_by, elapsed, skip = 0, "schedule", 0.0, 0
+    state = checkpoints.load(device) if checkpoints else None
+    if state:
+        total, step, losses, stopped_by = state["total"], state["step"], list(state["losses"]), state["stopped_by"]
+        elapsed, skip = state["elapsed"], state["batch_index"]
+        with torch.no_grad():
+            for w, saved in zip(trainable, state["weights"], strict=True):
+                w.copy_(saved)
+        optim.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        rng.setstate(as_tuples(state["order_rng"]))
+        set_rng_state(state["rng"])
+        log.info("resumed at step %d of %d", step, total)
+    resumed_from = step
+    model.train()
+    start = time.time() - elapsed  # a resumed run's time limit counts the time already trained
     deadline = start + p.time_limit_min * 60 if p.time_limit_min > 0 else None
-    with tqdm(total=total, desc="adapt lora", unit="step", file=sys.stderr,
+    if checkpoints:
+        checkpoints.start(step)
+    with tqdm(total=total, initial=step, desc=desc, unit="step", file=sys.stderr,
               mininterval=0.1 if sys.stderr.isatty() else 30, disable=None) as bar:
         while step < total:
-            for batch in bucket_batches(lengths, p.batch_size, rng):
+            order = rng.getstate()  # before this pass's batches are drawn: a resumed run draws them again
+            batches = bucket_batches(lengths, p.batch_size, rng)
+            for index in range(skip, len(batches)):
+                batch = batches[index]
                 ids, mask, labels = (t.to(device) for t in collate([examples[k] for k in batch], pad_id))
                 with _autocast(device):
-                    loss = completion_loss(peft_model, ids, mask, labels)
+                    loss = loss_fn(model, ids, mask, labels)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optim.step()
@@ -241,17 +307,27 @@ def train(model: Any, examples: list[Example], p: LoraParams, pad_id: int) -> Tr
                     stopped_by = "time_limit"
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+                if checkpoints and (step >= total or checkpoints.due(step)):
+                    checkpoints.save(step, {
+                        "step": step, "total": total, "losses": losses, "stopped_by": stopped_by,
+                        "elapsed": time.time() - start, "order_rng": order, "batch_index": index + 1,
+                        "weights": [w.detach().cpu() for w in trainable], "optimizer": optim.state_dict(),
+                        "scheduler": sched.state_dict(), "rng": rng_state(),
+                    })
+                if on_step:
+                    on_step(step, losses[-1])
                 if step >= total:
                     break
-    peft_model.eval()
+            skip = 0
+    model.eval()
     seconds = time.time() - start
-    log.info("trained %d steps (%.2f epochs) in %.0f s; stopped by %s", step, step / steps_per_epoch,
-             seconds, stopped_by)
+    log.info("trained %d steps (%.2f epochs) in %.0f s; stopped by %s%s", step, step / steps_per_epoch,
+             seconds, stopped_by, f" (resumed at step {resumed_from})" if resumed_from else "")
     return TrainResult(
-        model=peft_model, steps=step, steps_planned=planned, epochs_done=round(step / steps_per_epoch, 3),
+        model=model, steps=step, steps_planned=planned, epochs_done=round(step / steps_per_epoch, 3),
         stopped_by=stopped_by, train_seconds=round(seconds, 1), losses=losses, device=device.type,
         trainable_parameters=sum(w.numel() for w in trainable),
-        total_parameters=sum(w.numel() for w in peft_model.parameters()),
+        total_parameters=sum(w.numel() for w in model.parameters()), resumed_from=resumed_from,
     )
 
 

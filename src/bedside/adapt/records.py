@@ -7,23 +7,30 @@ Input is JSONL, one record a line, in either shape::
     {"prompt": "...", "completion": "...", "system": "..."}      (system optional)
 
 Both become a :class:`Record` (a list of messages). Every assistant message is a target; the rest
-is context. A malformed line is an error naming ``file:line``: a silently skipped line would change
-what the model learns without anyone noticing. Records can also come from an evaluation task of
-the harness (:func:`task_records`): its zero-shot prompt as the user turn, its gold as the answer.
+is context. A malformed line is skipped, counted and reported as ``file:line: reason`` (logged, and
+kept in the run's metadata): a large export with a few broken lines should still train, but never
+silently. With ``strict`` the first malformed line is an error instead. The reasons never quote the
+line itself, which may hold PHI. Records can also come from an evaluation task of the harness
+(:func:`task_records`): its zero-shot prompt as the user turn, its gold as the answer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bedside import textio
 from bedside.errors import InputError
 
+log = logging.getLogger("bedside.adapt")
+
 ROLES = ("system", "user", "assistant")
+LOGGED_SKIPS = 5  # lines named in the log, then a count
+STORED_SKIPS = 20  # lines named in the metadata
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,11 @@ class RecordSet:
     records: list[Record]
     path: str
     sha256: str  # of the file's bytes: the data hash recorded next to the trained model
+    skipped: list[str] = field(default_factory=list)  # "file:line: reason" of each malformed line skipped
+
+    def skipped_summary(self) -> dict[str, Any]:
+        """For the metadata: the count and the first lines' ``file:line: reason`` (never the line text)."""
+        return {"count": len(self.skipped), "first": self.skipped[:STORED_SKIPS]}
 
 
 def parse_record(value: Any, source: str) -> Record:
@@ -94,26 +106,48 @@ def _message(value: Any, source: str, index: int) -> Message:
     return Message(role, content)
 
 
-def read_jsonl(path: str | Path, what: str = "training data") -> RecordSet:
-    """All records of a JSONL file; any malformed line is an error naming ``file:line``."""
+def read_jsonl(path: str | Path, what: str = "training data", *, strict: bool = False) -> RecordSet:
+    """All valid records of a JSONL file; malformed lines are skipped and counted (``strict``: an error)."""
     p = Path(path)
     text = textio.read_text(p, what)
     records: list[Record] = []
+    skipped: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         source = f"{p}:{number}"
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-        records.append(parse_record(value, source))
-    if not records:
-        raise InputError(f"{what} {p} has no records")
-    return RecordSet(records, str(p), hashlib.sha256(text.encode("utf-8")).hexdigest())
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{source}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+            records.append(parse_record(value, source))
+        except InputError as exc:
+            _skip(str(exc), skipped, strict)
+    return _finish(RecordSet(records, str(p), hashlib.sha256(text.encode("utf-8")).hexdigest(), skipped), what)
 
 
-def task_records(task: str, path: str | Path, settings: Any, what: str = "training data") -> RecordSet:
+def _skip(problem: str, skipped: list[str], strict: bool) -> None:
+    if strict:
+        raise InputError(f"{problem} (--strict; without it such lines are skipped and counted)")
+    skipped.append(problem)
+
+
+def _finish(found: RecordSet, what: str) -> RecordSet:
+    """Log the skipped lines (the first few, then a count); a file with no valid record is an error."""
+    for problem in found.skipped[:LOGGED_SKIPS]:
+        log.warning("%s: malformed line skipped: %s", what, problem)
+    if len(found.skipped) > LOGGED_SKIPS:
+        log.warning("%s: ... and %d more malformed line(s) skipped in %s", what, len(found.skipped) - LOGGED_SKIPS,
+                    found.path)
+    if not found.records:
+        first = f": {len(found.skipped)} malformed line(s), first {found.skipped[0]}" if found.skipped else ""
+        raise InputError(f"{what} {found.path} has no records{first}")
+    return found
+
+
+def task_records(task: str, path: str | Path, settings: Any, what: str = "training data", *,
+                 strict: bool = False) -> RecordSet:
     """Records from an evaluation task: its zero-shot prompt (and system message) with the gold answer.
 
     ``path`` is a file in the task's own format (e.g. the Symptom2Disease CSV). The task's default
@@ -125,8 +159,9 @@ def task_records(task: str, path: str | Path, settings: Any, what: str = "traini
 
     spec = TaskRegistry.discover(user_task_dirs((), settings.data_dir)).get(task)
     dataset = load_dataset(spec.dataset.loader, Path(path), spec.dataset.fields, spec.dataset.options)
-    if dataset.malformed:
-        raise InputError(f"{dataset.malformed[0]} ({len(dataset.malformed)} malformed item(s) in {path})")
+    skipped: list[str] = []
+    for bad in dataset.malformed:
+        _skip(str(bad), skipped, strict)
     records = []
     for item in dataset.items:
         prompt = build_prompt(spec, item)
@@ -134,6 +169,4 @@ def task_records(task: str, path: str | Path, settings: Any, what: str = "traini
         messages = ([Message("system", prompt.system)] if prompt.system else []) + [
             Message("user", prompt.text), Message("assistant", answer)]
         records.append(Record(tuple(messages), item.source or f"{path}:{item.line}"))
-    if not records:
-        raise InputError(f"{what} {path} has no items for task '{task}'")
-    return RecordSet(records, str(path), dataset.sha256)
+    return _finish(RecordSet(records, str(path), dataset.sha256, skipped), f"{what} for task '{task}'")

@@ -12,20 +12,24 @@ folder at ``--out`` is always a finished result)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bedside.adapt import records as rec
-from bedside.adapt.features import Prepared, prepare
+from bedside.adapt.features import Example, Prepared, prepare
 from bedside.adapt.gguf_export import TYPES, export_gguf
 from bedside.adapt.lora import (
     LoraParams,
+    LossFn,
+    TrainResult,
     evaluate_loss,
     evaluate_with_weights,
     params_dict,
@@ -37,6 +41,7 @@ from bedside.catalog import Catalog, sha256_file
 from bedside.errors import InputError
 
 if TYPE_CHECKING:
+    from bedside.adapt.base import Base
     from bedside.config import Settings
 
 log = logging.getLogger("bedside.adapt")
@@ -67,10 +72,15 @@ class LoraJob:
     # Training text is de-identified first (the settings' outbound_deid_mode): weights can memorise
     # and later emit what they were trained on. Off only for data already de-identified or synthetic.
     deid: bool = True
+    strict: bool = False  # a malformed line stops the run (default: skipped and counted)
+    force: bool = False  # train even when the memory estimate exceeds what is available
+    resume: bool | None = None  # None: resume a checkpoint of this same run if any; False: discard it
+    checkpoint_every: int = 0  # steps; 0: every 200 steps or 5 minutes
 
 
 def _records(job: LoraJob, path: Path, what: str, settings: Settings) -> rec.RecordSet:
-    records = rec.task_records(job.task, path, settings, what) if job.task else rec.read_jsonl(path, what)
+    records = (rec.task_records(job.task, path, settings, what, strict=job.strict) if job.task
+               else rec.read_jsonl(path, what, strict=job.strict))
     return deidentified(records, settings) if job.deid else records
 
 
@@ -82,7 +92,7 @@ def deidentified(records: rec.RecordSet, settings: Settings) -> rec.RecordSet:
     for r in records.records:
         clean = deidentify_messages([{"role": m.role, "content": m.content} for m in r.messages], settings)
         out.append(rec.Record(tuple(rec.Message(m["role"], m["content"]) for m in clean), r.source))
-    return rec.RecordSet(out, records.path, records.sha256)
+    return rec.RecordSet(out, records.path, records.sha256, records.skipped)
 
 
 def check_out(out: Path, overwrite: bool) -> None:
@@ -92,7 +102,14 @@ def check_out(out: Path, overwrite: bool) -> None:
         raise InputError(f"--out {out} exists and is not empty; choose another folder or pass --overwrite")
 
 
-class _Clock:
+def check_export(gguf_type: str, export_gguf: bool, export_hf: bool) -> None:
+    if gguf_type not in TYPES:
+        raise InputError(f"--gguf-type must be one of {', '.join(TYPES)}")
+    if not (export_gguf or export_hf):
+        raise InputError("nothing to export: keep GGUF or HF export on")
+
+
+class Clock:
     """Seconds per phase, for the metadata."""
 
     def __init__(self) -> None:
@@ -108,10 +125,7 @@ class _Clock:
 def _read_inputs(job: LoraJob, settings: Settings) -> tuple[rec.RecordSet, rec.RecordSet | None]:
     """Every check that needs no model: a bad line should fail in a second, not after a conversion."""
     job.params.check()
-    if job.gguf_type not in TYPES:
-        raise InputError(f"--gguf-type must be one of {', '.join(TYPES)}")
-    if not (job.export_gguf or job.export_hf):
-        raise InputError("nothing to export: keep GGUF or HF export on")
+    check_export(job.gguf_type, job.export_gguf, job.export_hf)
     check_out(job.out, job.overwrite)
     Catalog.load(settings.models).get(job.model)  # UnknownModelError now, not after torch imports
     train_set = _records(job, job.data, "training data", settings)
@@ -119,64 +133,130 @@ def _read_inputs(job: LoraJob, settings: Settings) -> tuple[rec.RecordSet, rec.R
     return train_set, eval_set
 
 
-def run_lora(job: LoraJob, settings: Settings, *, progress: bool = True) -> dict[str, Any]:
-    """Train, export and describe; returns the metadata written to ``bedside-adapt.json``."""
+@dataclass
+class Objective:
+    """What a variant of LoRA training changes (distillation, ``bedside.adapt.distill``): the loss,
+    numbers measured beside the eval loss before and after training, and metadata."""
+
+    method: str
+    loss_fn: LossFn | None = None  # None: the completion cross-entropy
+    measure: Callable[[Any, list[Example]], dict[str, Any]] | None = None  # (model, eval examples) -> numbers
+    evals: dict[str, Any] = field(default_factory=dict)  # more entries of "eval" (e.g. the teacher's loss)
+    meta: dict[str, Any] = field(default_factory=dict)  # more top-level metadata
+
+    def evaluate(self, model: Any, examples: list[Example], pad_id: int, batch_size: int) -> dict[str, Any]:
+        numbers = evaluate_loss(model, examples, pad_id, batch_size)
+        return {**numbers, **self.measure(model, examples)} if self.measure else numbers
+
+
+def run_lora(job: LoraJob, settings: Settings, *, progress: bool = True,
+             objective: Callable[..., Objective] | None = None) -> dict[str, Any]:
+    """Train, export and describe; returns the metadata written to ``bedside-adapt.json``.
+
+    ``objective`` (called with ``tokenizer``, ``model``, ``train``, ``eval`` (Prepared or None) and
+    ``pad_id`` once the base is loaded) changes the training objective; default plain SFT.
+    """
+    from bedside.adapt.checkpoint import open_checkpoints
+    from bedside.adapt.memory import check_memory, peak_bytes
     from bedside.ner.meta import git_revision
 
     started = time.time()
-    clock = _Clock()
+    clock = Clock()
     revision = git_revision()
     p = job.params
     train_set, eval_set = _read_inputs(job, settings)
 
     set_threads(p, settings.threads)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    base, tokenizer, pad_id = open_causal(job.model, settings, export_gguf=job.export_gguf, progress=progress)
+    train_prep = prepare(tokenizer, train_set.records, template=job.template, max_len=p.max_len)
+    eval_prep = prepare(tokenizer, eval_set.records, template=job.template, max_len=p.max_len) if eval_set else None
+    _warn_left_out(train_prep, "training")
+    log.info("training on %d examples (%d target tokens), template %s", len(train_prep.examples),
+             train_prep.summary()["target_tokens"], train_prep.template)
+    checkpoints = open_checkpoints(job, base_sha256=base.sha256, data_sha256=train_set.sha256,
+                                   deid=settings.outbound_deid_mode if job.deid else "off")
+    device = pick_device(p.device).type
+    memory = check_memory(base.hf_dir, p, train_prep.examples, device, force=job.force)  # before the model loads
+    model = causal_model(base, p.device)
+    extra = (objective(tokenizer=tokenizer, model=model, train=train_prep, eval=eval_prep, pad_id=pad_id)
+             if objective else Objective("lora-sft"))
+    clock.mark("load")
+
+    evals: dict[str, Any] = {}
+    if eval_prep:
+        evals["before"] = extra.evaluate(model, eval_prep.examples, pad_id, p.batch_size)
+        log.info("eval loss before: %.4f", evals["before"]["loss"])
+        clock.mark("eval_before")
+    evals.update(extra.evals)
+    result = train(model, train_prep.examples, p, pad_id, loss_fn=extra.loss_fn, checkpoints=checkpoints)
+    clock.mark("train")
+    if eval_prep:
+        evals["after"] = extra.evaluate(result.model, eval_prep.examples, pad_id, p.batch_size)
+        log.info("eval loss after: %.4f", evals["after"]["loss"])
+        clock.mark("eval_after")
+
+    out = job.out.resolve()
+    meta = describe(
+        method=extra.method, name=job.name or f"{base.spec.name}-{out.name}", base_model=base_summary(base),
+        data={"train": _data_summary(train_set, train_prep),
+              "eval": _data_summary(eval_set, eval_prep) if eval_set and eval_prep else None,
+              "task": job.task, "deid": settings.outbound_deid_mode if job.deid else "off"},
+        hyperparameters=params_dict(p), seed=p.seed, result=result, evals=evals, revision=revision,
+    )
+    meta.update(extra.meta)
+    meta.update(memory={**memory, "peak_measured_bytes": peak_bytes(device)}, resumed_from_step=result.resumed_from)
+    write_lora_result(out, meta, base=base, model=result.model, tokenizer=tokenizer, gguf_type=job.gguf_type,
+                      export_gguf=job.export_gguf, export_hf=job.export_hf, data_sha256=train_set.sha256,
+                      eval_examples=eval_prep.examples if eval_prep else None, pad_id=pad_id,
+                      batch_size=p.batch_size, clock=clock, started=started)
+    checkpoints.discard()  # published: nothing left to resume
+    return meta
+
+
+# -- shared with continual pre-training (``bedside.adapt.pretrain``) ---------------------------------
+def open_causal(model: str, settings: Settings, *, export_gguf: bool, progress: bool) -> tuple[Base, Any, int]:
+    """(base, tokenizer, pad id) of a decoder to adapt; refuses GGUF export from an HF base up front."""
+    from transformers import AutoTokenizer
 
     from bedside.adapt.base import resolve_base
 
-    base = resolve_base(job.model, settings, progress=progress)
-    if job.export_gguf and base.gguf is None:
+    base = resolve_base(model, settings, progress=progress)
+    if export_gguf and base.gguf is None:
         raise InputError(f"model '{base.spec.name}' is an HF folder: GGUF export needs a GGUF base "
                          "(use --no-gguf, and llama.cpp's convert_hf_to_gguf.py on hf/ if needed)")
     tokenizer = AutoTokenizer.from_pretrained(str(base.hf_dir), local_files_only=True)
     if base.spec.chat_template:
         tokenizer.chat_template = base.spec.chat_template
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    train_prep = prepare(tokenizer, train_set.records, template=job.template, max_len=p.max_len)
-    eval_prep = prepare(tokenizer, eval_set.records, template=job.template, max_len=p.max_len) if eval_set else None
-    _warn_left_out(train_prep, "training")
-    log.info("training on %d examples (%d target tokens), template %s", len(train_prep.examples),
-             train_prep.summary()["target_tokens"], train_prep.template)
-    model = AutoModelForCausalLM.from_pretrained(str(base.hf_dir), dtype=torch.float32,
-                                                 local_files_only=True).to(pick_device(p.device))
-    clock.mark("load")
+    return base, tokenizer, pad_id
 
-    evals: dict[str, Any] = {}
-    if eval_prep:
-        evals["before"] = evaluate_loss(model, eval_prep.examples, pad_id, p.batch_size)
-        log.info("eval loss before: %.4f", evals["before"]["loss"])
-        clock.mark("eval_before")
-    result = train(model, train_prep.examples, p, pad_id)
-    clock.mark("train")
-    if eval_prep:
-        evals["after"] = evaluate_loss(result.model, eval_prep.examples, pad_id, p.batch_size)
-        log.info("eval loss after: %.4f", evals["after"]["loss"])
-        clock.mark("eval_after")
 
-    out = job.out.resolve()
+def causal_model(base: Base, device: str) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(base.hf_dir), dtype=torch.float32,
+                                                local_files_only=True).to(pick_device(device))
+
+
+def base_summary(base: Base) -> dict[str, Any]:
+    return {"name": base.spec.name, "path": str(base.path), "sha256": base.sha256,
+            "format": "gguf" if base.gguf else "hf"}
+
+
+def describe(*, method: str, name: str | None, base_model: dict[str, Any], data: dict[str, Any],
+             hyperparameters: dict[str, Any], seed: int, result: TrainResult, evals: dict[str, Any],
+             revision: str | None, fmt: str = FORMAT) -> dict[str, Any]:
+    """The metadata every adaptation writes: what went in, how it was trained, what came out."""
     k = max(1, len(result.losses) // 10)  # first/last tenth of the steps: single steps are noisy
-    meta: dict[str, Any] = {
-        "format": FORMAT,
-        "method": "lora-sft",
-        "name": job.name or f"{base.spec.name}-{out.name}",
-        "base_model": {"name": base.spec.name, "path": str(base.path), "sha256": base.sha256,
-                       "format": "gguf" if base.gguf else "hf"},
-        "data": {"train": _data_summary(train_set, train_prep),
-                 "eval": _data_summary(eval_set, eval_prep) if eval_set and eval_prep else None,
-                 "task": job.task, "deid": settings.outbound_deid_mode if job.deid else "off"},
-        "hyperparameters": params_dict(p),
-        "seed": p.seed,
+    return {
+        "format": fmt,
+        "method": method,
+        "name": name,
+        "base_model": base_model,
+        "data": data,
+        "hyperparameters": hyperparameters,
+        "seed": seed,
         "device": result.device,
         "trainable_parameters": result.trainable_parameters,
         "total_parameters": result.total_parameters,
@@ -194,46 +274,65 @@ def run_lora(job: LoraJob, settings: Settings, *, progress: bool = True) -> dict
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+@contextlib.contextmanager
+def building(out: Path) -> Iterator[Path]:
+    """A temporary folder next to ``out``, moved to ``out`` only when the block completes."""
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        result.model.save_pretrained(tmp / ADAPTER_DIR)
+        yield tmp
+        _publish(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_meta(folder: Path, meta: dict[str, Any], clock: Clock, started: float, file: str = META_FILE) -> None:
+    meta["seconds"] = clock.phases
+    meta["total_seconds"] = round(time.time() - started, 1)
+    (folder / file).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_lora_result(out: Path, meta: dict[str, Any], *, base: Base, model: Any, tokenizer: Any, gguf_type: str,
+                      export_gguf: bool, export_hf: bool, data_sha256: str, eval_examples: list[Example] | None,
+                      pad_id: int, batch_size: int, clock: Clock, started: float,
+                      entries: Callable[[dict[str, Any], Any, Path], str] | None = None) -> None:
+    """adapter/, model.gguf, hf/, the metadata and catalog entries of a trained LoRA ``model``, published
+    at ``out`` only when all are written. ``meta["eval"]`` gains the GGUF weights' loss."""
+    with building(out) as tmp:
+        model.save_pretrained(tmp / ADAPTER_DIR)
         meta["outputs"]["adapter"] = {"path": ADAPTER_DIR}
-        if job.export_gguf:
+        if export_gguf:
             assert base.gguf is not None
-            meta["outputs"]["gguf"] = _export_gguf(job, base, train_set.sha256, result.model, tmp, evals,
-                                                   eval_prep, pad_id)
+            meta["outputs"]["gguf"] = _export_gguf(base, model, tmp, method=meta["method"], gguf_type=gguf_type,
+                                                   data_sha256=data_sha256, evals=meta["eval"],
+                                                   eval_examples=eval_examples, pad_id=pad_id, batch_size=batch_size)
             clock.mark("export_gguf")
-        if job.export_hf:  # last: merging removes the LoRA layers the GGUF export reads
-            merged = result.model.merge_and_unload()
+        if export_hf:  # last: merging removes the LoRA layers the GGUF export reads
+            merged = model.merge_and_unload()
             merged.save_pretrained(tmp / HF_DIR, max_shard_size="1000GB")  # one file: the entry pins it
             tokenizer.save_pretrained(tmp / HF_DIR)
             weights = tmp / HF_DIR / "model.safetensors"
             meta["outputs"]["hf"] = {"path": HF_DIR, "weights": weights.name, "bytes": weights.stat().st_size,
                                      "sha256": sha256_file(weights)}
             clock.mark("export_hf")
-        meta["seconds"] = clock.phases
-        meta["total_seconds"] = round(time.time() - started, 1)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        (tmp / ENTRY_FILE).write_text(catalog_entries(meta, base.spec, out), encoding="utf-8")
-        _publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return meta
+        write_meta(tmp, meta, clock, started)
+        (tmp / ENTRY_FILE).write_text((entries or catalog_entries)(meta, base.spec, out), encoding="utf-8")
 
 
-def _export_gguf(job: LoraJob, base: Any, data_sha256: str, model: Any, tmp: Path, evals: dict[str, Any],
-                 eval_prep: Prepared | None, pad_id: int) -> dict[str, Any]:
-    exported = export_gguf(base.gguf, model, tmp / GGUF_FILE, out_type=job.gguf_type, extra={
-        "bedside.adapt.method": "lora-sft merged",
+def _export_gguf(base: Base, model: Any, tmp: Path, *, method: str, gguf_type: str, data_sha256: str,
+                 evals: dict[str, Any], eval_examples: list[Example] | None, pad_id: int,
+                 batch_size: int) -> dict[str, Any]:
+    exported = export_gguf(base.gguf, model, tmp / GGUF_FILE, out_type=gguf_type, extra={
+        "bedside.adapt.method": f"{method} merged",
         "bedside.adapt.base_sha256": base.sha256,
         "bedside.adapt.data_sha256": data_sha256,
-    }, keep_written=eval_prep is not None)
-    if eval_prep:
+    }, keep_written=eval_examples is not None)
+    if eval_examples:
         # The model the engine runs: the file's rounded weights, not the fp32 merge.
-        evals["gguf_weights"] = evaluate_with_weights(model, exported.written, eval_prep.examples, pad_id,
-                                                      job.params.batch_size)
+        evals["gguf_weights"] = evaluate_with_weights(model, exported.written, eval_examples, pad_id, batch_size)
         log.info("eval loss with the GGUF's weights: %.4f", evals["gguf_weights"]["loss"])
     return {"path": GGUF_FILE, "bytes": (tmp / GGUF_FILE).stat().st_size, "sha256": sha256_file(tmp / GGUF_FILE),
             **exported.stats}
@@ -251,7 +350,8 @@ def _publish(tmp: Path, out: Path) -> None:
 
 
 def _data_summary(records: rec.RecordSet, prep: Prepared) -> dict[str, Any]:
-    return {"path": records.path, "sha256": records.sha256, "records": len(records.records), **prep.summary()}
+    return {"path": records.path, "sha256": records.sha256, "records": len(records.records), **prep.summary(),
+            "skipped_lines": records.skipped_summary()}
 
 
 def _warn_left_out(prep: Prepared, what: str) -> None:
@@ -266,12 +366,13 @@ def _versions() -> dict[str, str | None]:
     return versions(*_EXTRA_LIBS)
 
 
-def catalog_entries(meta: dict[str, Any], base_spec: Any, out: Path) -> str:
+def catalog_entries(meta: dict[str, Any], base_spec: Any, out: Path, *, command: str = "bedside adapt lora",
+                    what: str = "LoRA fine-tune", data_name: str | None = None) -> str:
     """TOML ``[[models]]`` entries for the exported files, for the user's config file."""
     q = json.dumps  # a JSON string is a valid TOML basic string
-    provenance = (f"bedside adapt lora of {base_spec.name} (sha256 {meta['base_model']['sha256'][:12]}) on "
-                  f"{Path(meta['data']['train']['path']).name} (sha256 {meta['data']['train']['sha256'][:12]}), "
-                  f"{meta['steps']} steps")
+    data_name = data_name or Path(meta["data"]["train"]["path"]).name
+    provenance = (f"{command} of {base_spec.name} (sha256 {meta['base_model']['sha256'][:12]}) on "
+                  f"{data_name} (sha256 {meta['data']['train']['sha256'][:12]}), {meta['steps']} steps")
     blocks = []
     for key, backend, fmt, suffix in (("gguf", "llamacpp", "gguf", ""), ("hf", "transformers", "hf", "-hf")):
         output = meta["outputs"].get(key)
@@ -280,7 +381,7 @@ def catalog_entries(meta: dict[str, Any], base_spec: Any, out: Path) -> str:
         lines = [
             "[[models]]",
             f"name = {q(meta['name'] + suffix)}",
-            f"description = {q('LoRA fine-tune of ' + base_spec.name + ' (merged)')}",
+            f"description = {q(what + ' of ' + base_spec.name + ' (merged)')}",
             f"role = {q(base_spec.role)}",
             f"backend = {q(backend)}",
             f"format = {q(fmt)}",

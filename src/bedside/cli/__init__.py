@@ -10,12 +10,15 @@ from bedside.cli import adapt as adapt_cmd
 from bedside.cli import audit as audit_cmd
 from bedside.cli import config as config_cmd
 from bedside.cli import deid as deid_cmd
+from bedside.cli import distill as distill_cmd
+from bedside.cli import distill_loss as distill_loss_cmd
 from bedside.cli import engine as engine_cmd
 from bedside.cli import evaluate as evaluate_cmd
 from bedside.cli import extract as extract_cmd
 from bedside.cli import generate as generate_cmd
 from bedside.cli import models as models_cmd
 from bedside.cli import ner as ner_cmd
+from bedside.cli import pretrain as pretrain_cmd
 from bedside.cli.common import run_guarded
 
 app = typer.Typer(
@@ -33,12 +36,17 @@ app.add_typer(engine_cmd.app, name="engine")
 app.add_typer(evaluate_cmd.app, name="eval")
 app.add_typer(ner_cmd.train_app, name="train")
 app.add_typer(adapt_cmd.app, name="adapt")
+app.add_typer(distill_cmd.app, name="distill")
+distill_cmd.app.command("token")(distill_loss_cmd.token)
+distill_cmd.app.command("grounded")(distill_loss_cmd.grounded)
+app.command("pretrain")(pretrain_cmd.pretrain)
 evaluate_cmd.app.command("ner")(ner_cmd.eval_ner)
 evaluate_cmd.app.command("deid")(deid_cmd.eval_deid)
 app.command("generate")(generate_cmd.generate)
 app.command("deid")(deid_cmd.deid)
 app.command("deid-synth")(deid_cmd.synth_deid)
 app.command("extract")(extract_cmd.extract)
+app.command("tune")(adapt_cmd.tune)
 
 
 def _print_version(value: bool) -> None:

@@ -55,9 +55,24 @@ def lora(
     hf: bool = typer.Option(True, "--hf/--no-hf", help="Write hf/, a merged checkpoint for transformers."),
     name: str | None = typer.Option(None, "--name", help="Catalog name of the result [<base>-<out folder>]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once finished)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Stop at the first malformed line (default: skip it, count it, name it in the log)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Train even when the memory estimate exceeds the memory available."
+    ),
+    resume: bool | None = typer.Option(
+        None, "--resume/--no-resume",
+        help="Continue from <out>.partial/ (default: when it holds a checkpoint of this same run); "
+             "--no-resume discards it.",
+    ),
+    checkpoint_every: int = typer.Option(
+        0, "--checkpoint-every", min=0, help="Checkpoint every N steps (0: every 200 steps or 5 minutes)."
+    ),
     config: Path | None = ConfigOpt,
 ) -> None:
-    """LoRA-fine-tune a small model on chat records; export it merged for llama.cpp and transformers."""
+    """LoRA-fine-tune a small model on chat records or a task's data; export it merged for llama.cpp and
+    transformers."""
     from bedside.adapt import LoraJob, LoraParams, run_lora
     from bedside.adapt.run import ENTRY_FILE
 
@@ -68,8 +83,12 @@ def lora(
                         time_limit_min=time_limit, threads=threads, device=device)
     job = LoraJob(model=model, data=data, out=out, eval_data=eval_data, task=task, template=template,
                   params=params, gguf_type=gguf_type, export_gguf=gguf, export_hf=hf, name=name, deid=deid,
-                  overwrite=overwrite)
-    meta = run_lora(job, settings)
+                  overwrite=overwrite, strict=strict, force=force, resume=resume, checkpoint_every=checkpoint_every)
+    try:
+        meta = run_lora(job, settings)
+    except (KeyboardInterrupt, MemoryError, RuntimeError, OSError):  # not InputError: nothing trained yet
+        _say_how_to_resume(out)
+        raise
     final = out.resolve()
     outputs = meta["outputs"]
     raw = " --raw" if meta["data"]["train"]["template"] == "raw" else ""  # trained without a chat template
@@ -79,6 +98,8 @@ def lora(
         "gguf": str(final / outputs["gguf"]["path"]) if "gguf" in outputs else None,
         "hf": str(final / outputs["hf"]["path"]) if "hf" in outputs else None,
         "steps": meta["steps"],
+        "resumed_from_step": meta.get("resumed_from_step", 0),
+        "skipped_lines": meta["data"]["train"].get("skipped_lines", {}).get("count", 0),
         "stopped_by": meta["stopped_by"],
         "train_seconds": meta["train_seconds"],
         "loss_first": meta["loss_first"],
@@ -87,3 +108,18 @@ def lora(
         "catalog_entry": str(final / ENTRY_FILE),
         "try": f'bedside generate{raw} --model {final / outputs["gguf"]["path"]} "..."' if "gguf" in outputs else None,
     })
+
+
+
+def _say_how_to_resume(out: Path) -> None:
+    from bedside.adapt.checkpoint import Checkpoints, partial_dir
+
+    saved = Checkpoints(partial_dir(out), {}).steps()
+    if saved:
+        typer.echo(f"bedside: the training state is saved in {saved[-1]}; the same command resumes from there",
+                   err=True)
+
+
+# ``bedside tune`` (the issue's name for supervised fine-tuning) is this same command, registered a
+# second time at the top level, so the two cannot drift apart.
+tune = lora

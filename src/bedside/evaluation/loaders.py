@@ -144,8 +144,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_dataset(name: str, path: Path, fields: Any = None, options: dict[str, Any] | None = None) -> Dataset:
-    """Read ``path`` with loader ``name``; ``fields`` is a spec FieldMap (None: loader defaults)."""
+def load_dataset(name: str, path: Path, fields: Any = None, options: dict[str, Any] | None = None, *,
+                 gold_optional: bool = False) -> Dataset:
+    """Read ``path`` with loader ``name``; ``fields`` is a spec FieldMap (None: loader defaults).
+
+    ``gold_optional``: a record without a gold answer is an item with ``gold=None`` instead of a
+    malformed line (inputs a teacher model labels: ``bedside.adapt.teacher``).
+    """
     if name not in _LOADERS:
         raise InputError(f"unknown loader '{name}' (known: {', '.join(loader_names())})")
     loader = _LOADERS[name]
@@ -179,7 +184,7 @@ def load_dataset(name: str, path: Path, fields: Any = None, options: dict[str, A
                 seen[record.id] = record.line
                 dataset.items.append(record)
             continue
-        item = _to_item(record, rules, path, line, seen)
+        item = _to_item(record, rules, path, line, seen, gold_optional)
         if isinstance(item, str):
             dataset.malformed.append(Malformed(str(path), line, item))
             continue
@@ -197,7 +202,8 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
-def _to_item(record: dict[str, Any], rules: FieldRules, path: Path, line: int, seen: dict[str, int]) -> Item | str:
+def _to_item(record: dict[str, Any], rules: FieldRules, path: Path, line: int, seen: dict[str, int],
+             gold_optional: bool = False) -> Item | str:
     if rules.id is None:
         item_id = f"line-{line}"
     else:
@@ -215,7 +221,9 @@ def _to_item(record: dict[str, Any], rules: FieldRules, path: Path, line: int, s
     else:
         gold = (_scalar(gold_raw) or "").strip()
     if not gold:
-        return f"missing or empty gold field '{rules.gold}'"
+        if not gold_optional:
+            return f"missing or empty gold field '{rules.gold}'"
+        gold = None
 
     options = None
     if rules.options is not None:

@@ -41,9 +41,11 @@ def export(ckpt: Path, out: Path, meta: dict, *, quantize: bool = True, keep_fp3
     for folder in (out, fp32_dir):
         folder.mkdir(parents=True, exist_ok=True)
     fp32 = fp32_dir / MODEL_FILE
-    # Two rows of different length, so the traced graph sees real padding.
-    ids = torch.tensor([[101, 2023, 2003, 102], [101, 2023, 102, 0]], dtype=torch.long)
-    mask = (ids != 0).long()
+    # Two rows of different length, so the traced graph sees real padding. Token ids are arbitrary
+    # but must exist in this model's vocabulary (a small custom encoder may have only a few hundred).
+    top = model.config.vocab_size - 1
+    ids = torch.tensor([[1, 5, 6, 2], [1, 5, 2, 0]], dtype=torch.long).clamp(max=top)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.long)
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # tracer and deprecation chatter, none of it actionable here
         torch.onnx.export(
