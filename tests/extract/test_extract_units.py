@@ -89,7 +89,19 @@ def test_section_headings_are_cut_out_of_model_sentences():
 def test_shipped_model_reads_note_lines_without_their_heading():
     from bedside.extract.spans import ModelSpans
 
-    note = "Chief Complaint: Shortness of breath and leg swelling for one week.\n"
-    found = [(s["text"], s["category"]) for s in ModelSpans().spans([note])[0]]
-    assert ("Shortness of breath", "MEDICAL_CONDITION") in found
-    assert all(note[s["begin_offset"]:s["end_offset"]] == s["text"] for s in ModelSpans().spans([note])[0])
+    note = "Chief Complaint: Chest pain and shortness of breath since this morning.\n"
+    spans = ModelSpans().spans([note])[0]
+    found = [(s["text"], s["category"]) for s in spans]
+    assert ("Chest pain", "MEDICAL_CONDITION") in found and ("shortness of breath", "MEDICAL_CONDITION") in found
+    assert all(s["begin_offset"] >= len("Chief Complaint: ") for s in spans)  # the heading is not model input
+    assert all(note[s["begin_offset"]:s["end_offset"]] == s["text"] for s in spans)
+
+
+def test_a_qualifier_is_joined_to_the_condition_it_precedes():
+    """'type 2' | 'diabetes mellitus' as the model may tag them: one entity, whatever the scores."""
+    from bedside.extract.spans import QUALIFIER, ModelSpans
+
+    assert QUALIFIER.fullmatch("type 2") and QUALIFIER.fullmatch("Stage IV") and not QUALIFIER.fullmatch("type")
+    note = "67-year-old man with type 2 diabetes mellitus and stage IV breast cancer."
+    found = [s["text"] for s in ModelSpans().spans([note])[0]]
+    assert "type 2 diabetes mellitus" in found and "stage IV breast cancer" in found
