@@ -127,7 +127,8 @@ def main() -> None:
         f"({lab['counts'].get('accepted')} answers accepted, {lab['counts'].get('rejected')} rejected) in "
         f"{lab['seconds'].get('label', 0) / 60:.1f} min; its agreement with the inputs' gold (never shown to the "
         f"student): {json.dumps(lab['teacher_vs_gold'])}. The student trained {tr['steps']} steps "
-        f"({tr['epochs_done']} epochs) in {tr['train_seconds'] / 60:.1f} min. Dev: the other {n_dev} rows "
+        f"({tr['epochs_done']} epochs) in {tr['train_seconds'] / 60:.1f} min. Dev: "
+        f"{'the first ' + str(args.eval_limit) + ' of ' if args.eval_limit else ''}the other {n_dev} rows "
         "(seeded split), zero-shot prompt, constrained decoding.",
         "",
         "| model | " + " | ".join(f"{k} (95% CI)" for k in names) + " | latency p50 ms | cost / 1,000 items (USD) "
@@ -147,7 +148,7 @@ def main() -> None:
         "",
     ]
     (args.out / "distill_demo.md").write_text("\n".join(lines), encoding="utf-8")
-    print(json.dumps({"accuracy": acc, "share": result["student_share_of_teacher"]}, indent=1))
+    print(json.dumps({metric: acc, "share": result["student_share_of_teacher"]}, indent=1))
 
 
 if __name__ == "__main__":
