@@ -85,6 +85,8 @@ def test_entry_point_exports_a_gguf_the_engine_serves(env, name, method):
     gguf = out / "model.gguf"
     assert meta["outputs"]["gguf"]["sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
     assert meta["outputs"]["gguf"]["tensors_adapted"] == 30 * 2
+    command = " ".join(_commands(root)[name][:2]) if name.startswith("distill") else "pretrain"
+    assert f"bedside {command} of smollm2" in (out / "catalog-entry.toml").read_text()  # says how it was made
     with Runtime(load_settings(models=[]), progress=False) as rt:
         loaded = rt.load(str(gguf))
         result = rt.generate("Chest X-ray findings:", model=str(gguf), params=GenerationParams(max_tokens=4),

@@ -366,9 +366,19 @@ def _versions() -> dict[str, str | None]:
     return versions(*_EXTRA_LIBS)
 
 
-def catalog_entries(meta: dict[str, Any], base_spec: Any, out: Path, *, command: str = "bedside adapt lora",
-                    what: str = "LoRA fine-tune", data_name: str | None = None) -> str:
+# method -> (command, description) for the catalog entry's provenance, so a distilled student says so.
+_MADE_BY = {
+    "lora-sft": ("bedside adapt lora", "LoRA fine-tune"),
+    "lora-distill-token": ("bedside distill token", "Token-level distillation (LoRA)"),
+    "lora-grounded": ("bedside distill grounded", "Grounded LoRA fine-tune"),
+}
+
+
+def catalog_entries(meta: dict[str, Any], base_spec: Any, out: Path, *, command: str | None = None,
+                    what: str | None = None, data_name: str | None = None) -> str:
     """TOML ``[[models]]`` entries for the exported files, for the user's config file."""
+    made_command, made_what = _MADE_BY.get(meta.get("method", ""), _MADE_BY["lora-sft"])
+    command, what = command or made_command, what or made_what
     q = json.dumps  # a JSON string is a valid TOML basic string
     data_name = data_name or Path(meta["data"]["train"]["path"]).name
     provenance = (f"{command} of {base_spec.name} (sha256 {meta['base_model']['sha256'][:12]}) on "
