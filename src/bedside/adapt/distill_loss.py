@@ -45,32 +45,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bedside.adapt.features import IGNORE, Example
-from bedside.adapt.lora import LossFn, batched_sum
+from bedside.adapt.lora import LossFn, batched_sum, target_logits
 from bedside.errors import InputError
 
 DEFAULT_ALPHA = 0.5
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_LAM = 0.5
 DEFAULT_COMMON = 50
-
-
-def target_logits(model: Any, input_ids, attention_mask, labels):
-    """(fp32 logits where the next token is a target [n, vocab], those targets [n], their row [n]).
-
-    As :func:`bedside.adapt.lora.completion_loss` computes them: decoder, then the LM head only at
-    the n picked positions, Gemma's soft-capping applied.
-    """
-    import torch
-
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = inner.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    targets = labels[:, 1:]
-    picked = targets != IGNORE
-    logits = inner.get_output_embeddings()(hidden[:, :-1][picked]).float()
-    cap = getattr(inner.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return logits, targets[picked], picked.nonzero()[:, 0]
 
 
 # -- token-level -----------------------------------------------------------------------------------

@@ -101,10 +101,11 @@ def pick_device(requested: str):
     return torch.device("cuda" if use_cuda else "cpu")
 
 
-def completion_loss(model: Any, input_ids, attention_mask, labels, *, reduction: str = "mean"):
-    """Cross-entropy of the target tokens given everything before them (mean, or sum and count).
+def target_logits(model: Any, input_ids, attention_mask, labels):
+    """(fp32 logits where the next token is a target [n, vocab], those targets [n], their row [n]).
 
-    Runs the decoder, then the LM head only where the next token is a target.
+    Runs the decoder, then the LM head only at the n picked positions (with Gemma's 262k vocabulary
+    full logits would be ~1 GB a batch), with Gemma's soft-capping applied.
     """
     import torch
 
@@ -116,10 +117,18 @@ def completion_loss(model: Any, input_ids, attention_mask, labels, *, reduction:
     cap = getattr(inner.config, "final_logit_softcapping", None)
     if cap:  # Gemma 2/3 squash the logits; the loss must see what generation sees
         logits = torch.tanh(logits / cap) * cap
-    loss = torch.nn.functional.cross_entropy(logits, targets[picked], reduction="sum")
+    return logits, targets[picked], picked.nonzero()[:, 0]
+
+
+def completion_loss(model: Any, input_ids, attention_mask, labels, *, reduction: str = "mean"):
+    """Cross-entropy of the target tokens given everything before them (mean, or sum and count)."""
+    import torch
+
+    logits, targets, _ = target_logits(model, input_ids, attention_mask, labels)
+    loss = torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
     if reduction == "sum":
-        return loss, int(picked.sum())
-    return loss / picked.sum().clamp(min=1)
+        return loss, int(targets.numel())
+    return loss / max(int(targets.numel()), 1)
 
 
 def collate(batch: list[Example], pad_id: int):
