@@ -17,7 +17,6 @@ from pathlib import Path
 import typer
 
 from bedside.cli.common import ConfigOpt, echo_json, log_to_stderr, settings_from
-from bedside.deid.detect import NER_MIN_SCORE
 from bedside.errors import InputError
 
 log = logging.getLogger("bedside.deid")
@@ -32,13 +31,13 @@ NerOpt = typer.Option(
     None, "--ner-model", help="Also run this PHI entity model (a `bedside train ner` output) and merge its spans."
 )
 NerMinOpt = typer.Option(
-    NER_MIN_SCORE, "--ner-min-score", min=0.0, max=1.0,
-    help=f"With --ner-model: keep only its spans scoring at least this [{NER_MIN_SCORE}]."
+    None, "--ner-min-score", min=0.0, max=1.0,
+    help="With --ner-model: keep only its spans scoring at least this [0.8, bedside.deid.detect.NER_MIN_SCORE]."
 )
 
 
 def _deidentifier(mode: str, key_file: Path | None, ner_model: Path | None, gazetteer: Path | None,
-                  config: Path | None, ner_min_score: float):
+                  config: Path | None, ner_min_score: float | None):
     from bedside.deid import keys
     from bedside.deid.detect import default_detector
     from bedside.deid.pipeline import Deidentifier
@@ -70,7 +69,7 @@ def deid(
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the input (e.g. latin-1)."),
     gazetteer: Path | None = GazetteerOpt,
     ner_model: Path | None = NerOpt,
-    ner_min_score: float = NerMinOpt,
+    ner_min_score: float | None = NerMinOpt,
     config: Path | None = ConfigOpt,
 ) -> None:
     """Remove protected health information (HIPAA Safe Harbor classes) from a note or a FHIR Bundle."""
@@ -107,7 +106,7 @@ def eval_deid(
     data: Path = typer.Option(..., "--data", help="PhysioNet-format folder (id.text + id-phi.phrase) or .text file."),
     gazetteer: Path | None = GazetteerOpt,
     ner_model: Path | None = NerOpt,
-    ner_min_score: float = NerMinOpt,
+    ner_min_score: float | None = NerMinOpt,
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N notes."),
     config: Path | None = ConfigOpt,
 ) -> None:

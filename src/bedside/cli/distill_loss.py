@@ -13,7 +13,6 @@ from typing import Any
 
 import typer
 
-from bedside.adapt import distill_loss as dl
 from bedside.cli import adapt as adapt_cmd
 from bedside.cli.common import echo_json, log_to_stderr, settings_from
 
@@ -64,31 +63,32 @@ def _run(mode: str, options: dict[str, Any]) -> None:
 
 
 def _given(cls: type, options: dict[str, Any]) -> dict[str, Any]:
-    """The dataclass fields of ``cls`` that the command line gave, by field name."""
+    """The dataclass fields of ``cls`` that the command line gave, by field name (None: not given, so the
+    dataclass default applies: the distillation defaults live in ``bedside.adapt.distill_loss`` alone)."""
     return {f.name: options[o] for f in fields(cls) if (o := _OPTION_OF.get(f.name, f.name)) in options
-            and f.name not in ("params", "mode")}
+            and options[o] is not None and f.name not in ("params", "mode")}
 
 
 def _token(
     teacher: str = typer.Option(
         ..., "--teacher", help="Local teacher sharing the student's tokenizer: catalog name, .gguf or HF folder."
     ),
-    kl_weight: float = typer.Option(
-        dl.DEFAULT_ALPHA, "--kl-weight", min=0.0, max=1.0,
-        help="Share of the KL term: (1 - w) * CE + w * T^2 * KL(teacher || student).",
+    kl_weight: float | None = typer.Option(
+        None, "--kl-weight", min=0.0, max=1.0,
+        help="Share of the KL term: (1 - w) * CE + w * T^2 * KL(teacher || student) [0.5].",
     ),
-    temperature: float = typer.Option(dl.DEFAULT_TEMPERATURE, "--temperature", min=0.0, help="Softmax temperature T."),
+    temperature: float | None = typer.Option(None, "--temperature", min=0.0, help="Softmax temperature T [1.0]."),
 ) -> None:
     """Token-level distillation: LoRA on the gold answers plus KL to a local teacher's next-token distributions."""
 
 
 def _grounded(
-    lam: float = typer.Option(
-        dl.DEFAULT_LAM, "--lam", min=0.0, help="Weight of the penalty -log(1 - unsupported mass) (0: plain SFT)."
+    lam: float | None = typer.Option(
+        None, "--lam", min=0.0, help="Weight of the penalty -log(1 - unsupported mass) (0: plain SFT) [0.5]."
     ),
-    common_tokens: int = typer.Option(
-        dl.DEFAULT_COMMON, "--common-tokens", min=0,
-        help="The N most frequent answer tokens of the training data count as supported everywhere.",
+    common_tokens: int | None = typer.Option(
+        None, "--common-tokens", min=0,
+        help="The N most frequent answer tokens of the training data count as supported everywhere [50].",
     ),
 ) -> None:
     """Grounded training: LoRA on the gold answers, penalising probability on tokens absent from the prompt."""

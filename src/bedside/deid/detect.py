@@ -85,7 +85,7 @@ NER_MIN_SCORE = 0.8
 
 def default_detector(*, ner_model: Path | None = None, cache_dir: Path | None = None,
                      gazetteer: Path | None = None, extra: Iterable[Detector] = (),
-                     ner_min_score: float = NER_MIN_SCORE) -> Combined:
+                     ner_min_score: float | None = None) -> Combined:
     """Patterns + names + places (+ a site gazetteer and the NER model when given)."""
     from bedside.deid import vocab
     from bedside.deid.names import NameDetector
@@ -101,5 +101,5 @@ def default_detector(*, ner_model: Path | None = None, cache_dir: Path | None = 
 
         detectors.append(Gazetteer.load(gazetteer))
     if ner_model is not None:
-        detectors.append(NerDetector(ner_model, min_score=ner_min_score))
+        detectors.append(NerDetector(ner_model, min_score=NER_MIN_SCORE if ner_min_score is None else ner_min_score))
     return Combined(detectors + list(extra), propagate=Propagator(Lexicon(v)))
