@@ -321,3 +321,74 @@ def test_eval_blocks_are_masked_once_and_identically():
     blocks = [Example([2, *range(5, 25), 3], [2, *range(5, 25), 3], "b1")]
     first, again = mlm.eval_blocks(blocks, m), mlm.eval_blocks(blocks, m)
     assert first == again and any(x != -100 for x in first[0].labels)
+
+
+# -- memory check and checkpoints (as for adapt lora) ------------------------------------------------
+def _mlm_job(models: dict[str, Path], corpus: Path, out: Path, **kw) -> PretrainJob:
+    return PretrainJob(model=str(models["bert"]), corpus=[corpus], out=out, deid=False, max_steps=6, lr=3e-3,
+                       batch_size=4, max_len=24, eval_fraction=0.25, threads=1, device="cpu", **kw)
+
+
+def test_mlm_run_resumes_after_an_interruption_to_the_same_losses_and_weights(tmp_path, settings, models,
+                                                                              monkeypatch):
+    from safetensors.torch import load_file
+
+    from bedside.adapt.checkpoint import Checkpoints, partial_dir
+
+    corpus = bert_corpus(tmp_path / "notes")
+    straight = run_pretrain(_mlm_job(models, corpus, tmp_path / "straight", checkpoint_every=2), settings,
+                            progress=False)
+    assert straight["resumed_from_step"] == 0 and not partial_dir(tmp_path / "straight").exists()
+    assert straight["memory"]["full_fine_tuning"] and straight["memory"]["estimate_bytes"] > 0
+
+    real_save = Checkpoints.save
+
+    def killed_after_step_4(self, step, state):
+        path = real_save(self, step, state)
+        if step == 4:
+            raise KeyboardInterrupt
+        return path
+
+    out = tmp_path / "resumed"
+    monkeypatch.setattr(Checkpoints, "save", killed_after_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        run_pretrain(_mlm_job(models, corpus, out, checkpoint_every=2), settings, progress=False)
+    monkeypatch.setattr(Checkpoints, "save", real_save)
+    assert not out.exists() and [p.name for p in Checkpoints(partial_dir(out), {}).steps()] == ["step-000004"]
+
+    with pytest.raises(InputError, match=r"checkpoint of another run \(options\.mask_prob 0\.15 -> 0\.2\)"):
+        run_pretrain(_mlm_job(models, corpus, out, mask_prob=0.2), settings, progress=False)
+    resumed = run_pretrain(_mlm_job(models, corpus, out, checkpoint_every=2), settings, progress=False)
+    assert resumed["resumed_from_step"] == 4 and resumed["losses"] == straight["losses"]
+    assert not partial_dir(out).exists()
+    a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_a_run_that_cannot_fit_is_refused_before_the_model_loads(tmp_path, settings, models, monkeypatch):
+    from bedside.adapt import memory
+
+    corpus = bert_corpus(tmp_path / "notes")
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 1024**2)
+    loaded: list[str] = []
+    monkeypatch.setattr("transformers.AutoModelForMaskedLM.from_pretrained",
+                        lambda *a, **kw: loaded.append("loaded"))
+    with pytest.raises(InputError, match=r"estimated peak memory .* GiB vs 0\.00 GiB available \(cpu\): weights .* "
+                                         r"\+ gradients and AdamW .*; lower --batch-size \(4\) or --max-len \(24\), "
+                                         r"or pass --force"):
+        run_pretrain(_mlm_job(models, corpus, tmp_path / "out"), settings, progress=False)
+    assert not loaded and not (tmp_path / "out").exists()
+
+
+def test_full_fine_tuning_estimate_counts_every_weight_and_every_logit():
+    from bedside.adapt import memory
+    from bedside.adapt.lora import LoraParams
+
+    shape = memory.Shape(parameters=22_000_000, layers=6, hidden=384, intermediate=1536, heads=12, kv_heads=12,
+                         head_dim=32, vocab=30522)
+    p = LoraParams(batch_size=8, max_len=128)
+    lora, full = memory.estimate(shape, p, targets=10), memory.estimate(shape, p, targets=10, full=True)
+    assert full.parts["lora_adamw"] == 12 * 22_000_000 and full.lora_parameters == 0
+    assert full.parts["lm_head"] == 3 * 4 * 8 * 128 * 30522 > lora.parts["lm_head"]  # logits at every position
+    assert full.parts["activations"] >= lora.parts["activations"] and full.total > lora.total
+    assert "gradients and AdamW" in full.breakdown() and "LoRA and AdamW" in lora.breakdown()

@@ -42,7 +42,10 @@ EVERY_SECONDS = 300.0
 # Job fields that do not change what training computes: where results go, what is exported or
 # evaluated, how the run is driven. Everything else must match for a checkpoint to be resumed.
 _NOT_TRAINING = {"model", "data", "out", "eval_data", "gguf_type", "export_gguf", "export_hf", "name", "overwrite",
-                 "strict", "force", "resume", "checkpoint_every"}
+                 "strict", "force", "resume", "checkpoint_every",
+                 # PretrainJob keeps these beside its hyperparameters (no params dataclass); the corpus
+                 # counts by its sha256, not by where its files lie.
+                 "corpus", "eval_corpus", "threads", "device", "time_limit_min"}
 _NOT_TRAINING_PARAMS = {"threads", "device", "time_limit_min"}
 
 

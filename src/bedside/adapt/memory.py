@@ -1,4 +1,4 @@
-"""Will a LoRA run fit in memory? An estimate before the model loads, and a refusal with the numbers.
+"""Will a training run fit in memory? An estimate before the model loads, and a refusal with the numbers.
 
 A run that does not fit is otherwise killed by the kernel (or CUDA) minutes in, with no message
 that says why; the estimate costs milliseconds. It is rough by design and errs on the safe side:
@@ -18,6 +18,10 @@ that says why; the estimate costs milliseconds. It is rough by design and errs o
 - **LM head** at target positions only (the loop never builds logits elsewhere): logits, their
   log-softmax and its gradient, ``3 x 4 bytes x targets x vocab``, for the batch of the records
   with the most target tokens. With Gemma's 262k vocabulary this is the largest term.
+- **full fine-tuning** (``full=True``: the masked-LM continual pre-training of an encoder, every
+  weight trained): 12 bytes a parameter for its gradient and two AdamW moments instead of the LoRA
+  term, every linear layer's input kept, and the LM head at every position (transformers' masked-LM
+  heads compute logits for the whole block before the loss picks the masked ones).
 - **runtime**: 0.5 GiB for torch, transformers and the tokenizer (measured: 0.39 GB RSS after the
   imports alone).
 
@@ -77,6 +81,7 @@ class Estimate:
     target_positions: int  # of the batch with the most target tokens
     lora_parameters: int
     shape: Shape
+    full: bool = False  # every weight trained (no LoRA)
 
     @property
     def total(self) -> int:
@@ -84,7 +89,8 @@ class Estimate:
 
     def breakdown(self) -> str:
         p = self.parts
-        return (f"weights {_gib(p['weights'])} + LoRA and AdamW {_gib(p['lora_adamw'])} + activations "
+        trained = "gradients and AdamW" if self.full else "LoRA and AdamW"
+        return (f"weights {_gib(p['weights'])} + {trained} {_gib(p['lora_adamw'])} + activations "
                 f"{_gib(p['activations'])} (batch {self.batch[0]} x {self.batch[1]} tokens) + LM head "
                 f"{_gib(p['lm_head'])} ({self.target_positions} target positions x {self.shape.vocab} vocab) + "
                 f"runtime {_gib(p['runtime'])} GiB")
@@ -167,22 +173,25 @@ def widest_batch(examples: list[Example], batch_size: int) -> tuple[int, int]:
 
 
 def estimate(shape: Shape, params: LoraParams, *, device: str = "cpu", width: int | None = None,
-             targets: int | None = None) -> Estimate:
-    """Peak memory of training; ``width``/``targets`` default to the worst case ``max_len`` tokens, all targets."""
+             targets: int | None = None, full: bool = False) -> Estimate:
+    """Peak memory of training; ``width``/``targets`` default to the worst case ``max_len`` tokens, all targets.
+    ``full``: every weight trained (module notes), the LM head at every position of the batch."""
     batch = params.batch_size
     tokens = width or params.max_len
-    targets = batch * tokens if targets is None else targets
+    targets = batch * tokens if targets is None or full else targets
     q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
     frozen_path = 2 * shape.hidden + 2 * q + 2 * kv + 3 * shape.intermediate
-    per_token_layer = frozen_path + sum(n_in for n_in, _ in _adapted(shape, params))
+    kept_inputs = shape.projections().values() if full else _adapted(shape, params)
+    per_token_layer = frozen_path + sum(n_in for n_in, _ in kept_inputs)
+    trainable = shape.parameters if full else lora_parameters(shape, params)
     parts = {
         "weights": _FLOAT * shape.parameters,
-        "lora_adamw": 4 * _FLOAT * lora_parameters(shape, params),
+        "lora_adamw": (3 if full else 4) * _FLOAT * trainable,
         "activations": _MEASURED_OVER_KEPT * _FLOAT * batch * tokens * shape.layers * per_token_layer,
         "lm_head": 3 * _FLOAT * targets * shape.vocab,
         "runtime": RUNTIME_BYTES,
     }
-    return Estimate(device, parts, (batch, tokens), targets, lora_parameters(shape, params), shape)
+    return Estimate(device, parts, (batch, tokens), targets, 0 if full else trainable, shape, full)
 
 
 def available_bytes(device: str = "cpu") -> int | None:
@@ -226,7 +235,7 @@ def _cgroup_room() -> int | None:
 
 
 def check_memory(hf_dir: Path, params: LoraParams, examples: list[Example], device: str, *,
-                 force: bool = False) -> dict[str, Any]:
+                 force: bool = False, full: bool = False) -> dict[str, Any]:
     """Estimate the run's peak memory; refuse (InputError) when it exceeds what is available, unless ``force``.
 
     Returns the metadata entry: the estimate, its parts, the available figure and whether it was forced.
@@ -237,7 +246,7 @@ def check_memory(hf_dir: Path, params: LoraParams, examples: list[Example], devi
         over = sum(1 for e in examples if len(e.input_ids) > shape.context)
         raise InputError(f"{over} record(s) are longer than the model's context of {shape.context} tokens "
                          f"(longest: {width}); give --max-len {shape.context} or less to leave them out")
-    est = estimate(shape, params, device=device, width=width, targets=targets)
+    est = estimate(shape, params, device=device, width=width, targets=targets, full=full)
     free = available_bytes(device)
     fits = free is None or est.total <= free
     where = f"{_gib(free)} GiB available ({device})" if free is not None else f"unknown free memory ({device})"
@@ -248,7 +257,8 @@ def check_memory(hf_dir: Path, params: LoraParams, examples: list[Example], devi
     (log.info if fits else log.warning)("%s%s", message, "" if fits else " (--force: trying anyway)")
     return {"estimate_bytes": est.total, "parts": est.parts, "available_bytes": free, "device": device,
             "batch": list(est.batch), "target_positions": est.target_positions,
-            "lora_parameters": est.lora_parameters, "parameters": est.shape.parameters, "forced": not fits}
+            "lora_parameters": est.lora_parameters, "parameters": est.shape.parameters,
+            "full_fine_tuning": full, "forced": not fits}
 
 
 def peak_bytes(device: str = "cpu") -> int | None:

@@ -2,8 +2,9 @@
 
 - Masking as in BERT: 15 % of the non-special tokens of a block are targets; of those 80 % become
   [MASK], 10 % a random token, 10 % stay. Every block gets at least one target, so no batch has
-  an empty loss. Training draws fresh masks every step from a generator seeded with the run's seed
-  (same seed, same masks); evaluation masks each held-out block once, with its own fixed seed, so
+  an empty loss. Training draws fresh masks every step from torch's global generator, seeded with
+  the run's seed (same seed, same masks; a checkpoint saves its state, so a resumed run goes on
+  alike); evaluation masks each held-out block once, with its own fixed seed, so
   the loss before and after training is measured on the very same masked tokens.
 - Full fine-tuning (an encoder of ~22M parameters fits a CPU), with the training loop of
   ``lora.fit``: AdamW (no decay on biases and LayerNorm), warmup and linear decay, time limit.
@@ -12,11 +13,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bedside.adapt.features import IGNORE, Example
 from bedside.adapt.lora import LoraParams, TrainResult, batched_sum, fit, mean_and_perplexity
 from bedside.ner.train import seed_everything
+
+if TYPE_CHECKING:
+    from bedside.adapt.checkpoint import Checkpoints
 
 EVAL_SEED = 1234  # the held-out masks: fixed, so runs with other training seeds compare too
 
@@ -82,23 +86,22 @@ def evaluate(model: Any, masked: list[Example], pad_id: int, batch_size: int) ->
     return {**mean_and_perplexity(total, count), "masked_tokens": count}
 
 
-def train(model: Any, blocks: list[Example], p: LoraParams, pad_id: int, masking: Masking) -> TrainResult:
+def train(model: Any, blocks: list[Example], p: LoraParams, pad_id: int, masking: Masking, *,
+          checkpoints: Checkpoints | None = None) -> TrainResult:
     """Every weight of ``model`` (on its device) trained on freshly masked ``blocks`` with ``lora.fit``.
 
     AdamW's weight decay (``p.weight_decay``) applies to matrices only, not to biases and LayerNorm
     weights (BERT's recipe: decaying a norm's scale towards zero only hurts).
     """
-    import torch
-
     seed_everything(p.seed)
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(p.seed)
 
     def loss_fn(m: Any, ids: Any, attention: Any, labels: Any) -> Any:
-        # Packed blocks: labels are the ids themselves; the targets are drawn here, fresh each step.
-        inputs, targets = mask_tokens(ids, attention, masking, gen)
+        # Packed blocks: labels are the ids themselves; the targets are drawn here, fresh each step,
+        # from torch's global generator: a checkpoint saves its state, so a resumed run masks alike.
+        inputs, targets = mask_tokens(ids, attention, masking, None)
         return masked_loss(m, inputs, attention, targets)
 
     decay = [w for w in model.parameters() if w.requires_grad and w.dim() >= 2]
     no_decay = [w for w in model.parameters() if w.requires_grad and w.dim() < 2]
     groups = [{"params": decay, "weight_decay": p.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return fit(model, blocks, p, pad_id, params=groups, loss_fn=loss_fn, desc="pretrain mlm")
+    return fit(model, blocks, p, pad_id, params=groups, loss_fn=loss_fn, desc="pretrain mlm", checkpoints=checkpoints)

@@ -13,7 +13,10 @@ Two objectives, picked from the base model's config unless given (``auto``):
   the metadata lists those weights.
 
 Both measure the held-out loss and perplexity before and after training (masked-LM: on fixed
-masks). Everything that needs no model (options, the output folder, the corpus) is checked first.
+masks). Everything that needs no model (options, the output folder, the corpus) is checked first;
+then, as for ``adapt lora``, a checkpoint of another run in ``<out>.partial/`` is refused and the
+peak memory is estimated before the weights load (``bedside.adapt.memory``; full fine-tuning for
+``mlm``), and the run checkpoints as it goes and resumes exactly (``bedside.adapt.checkpoint``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from bedside.adapt import corpus as cp
 from bedside.adapt import mlm
+from bedside.adapt.checkpoint import Checkpoints, open_checkpoints
 from bedside.adapt.lora import LoraParams, evaluate_loss, params_dict, pick_device, set_threads, train
+from bedside.adapt.memory import check_memory, peak_bytes
 from bedside.adapt.run import (
     Clock,
     base_summary,
@@ -94,6 +99,9 @@ class PretrainJob:
     overwrite: bool = False
     deid: bool = True  # as for adapt lora: weights can memorise and later emit their training text
     strict: bool = False  # a bad file or line is an error instead of skipped and counted
+    force: bool = False  # train even when the memory estimate exceeds what is available
+    resume: bool | None = None  # None: resume a checkpoint of this same run if any; False: discard it
+    checkpoint_every: int = 0  # steps; 0: every 200 steps or 5 minutes
 
     def params(self, objective: str) -> LoraParams:
         return LoraParams(
@@ -220,6 +228,12 @@ def _data_meta(job: PretrainJob, data: _Data, train_pack: cp.Packed, eval_pack: 
     }
 
 
+def _checkpoints(job: PretrainJob, base_sha256: str, data: _Data, settings: Settings) -> Checkpoints:
+    """The run's checkpoints, opened (a checkpoint of another run is refused before the weights load)."""
+    return open_checkpoints(job, base_sha256=base_sha256, data_sha256=data.corpus.sha256,
+                            deid=settings.outbound_deid_mode if job.deid else "off")
+
+
 def _name(job: PretrainJob, base_name: str) -> str:
     stem = Path(base_name).stem if base_name.endswith(".gguf") else Path(base_name).name
     return job.name or f"{stem}-{job.out.resolve().name}"
@@ -235,6 +249,9 @@ def _clm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
     base, tokenizer, pad_id = open_causal(job.model, settings, export_gguf=job.export_gguf, progress=progress)
     _check_config(_config(base.hf_dir / "config.json"), "clm", p.max_len, base.spec.name)
     train_pack, eval_pack = _pack(cp.pack_causal, tokenizer, data, p.max_len)
+    checkpoints = _checkpoints(job, base.sha256, data, settings)
+    device = pick_device(p.device).type
+    memory = check_memory(base.hf_dir, p, train_pack.examples, device, force=job.force)
     model = causal_model(base, p.device)
     clock.mark("load")
     evals: dict[str, Any] = {}
@@ -242,7 +259,7 @@ def _clm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
         evals["before"] = evaluate_loss(model, eval_pack.examples, pad_id, p.batch_size)
         _log_eval(evals, "before")
         clock.mark("eval_before")
-    result = train(model, train_pack.examples, p, pad_id)
+    result = train(model, train_pack.examples, p, pad_id, checkpoints=checkpoints)
     clock.mark("train")
     if eval_pack:
         evals["after"] = evaluate_loss(result.model, eval_pack.examples, pad_id, p.batch_size)
@@ -253,6 +270,7 @@ def _clm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
                     data=_data_meta(job, data, train_pack, eval_pack, settings),
                     hyperparameters={"objective": "clm", **params_dict(p)}, seed=p.seed, result=result,
                     evals=evals, revision=revision)
+    meta.update(memory={**memory, "peak_measured_bytes": peak_bytes(device)}, resumed_from_step=result.resumed_from)
     label = Path(job.corpus[0]).name + (f" and {len(job.corpus) - 1} more" if len(job.corpus) > 1 else "")
 
     def entries(m: dict[str, Any], spec: Any, where: Path) -> str:
@@ -263,6 +281,7 @@ def _clm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
                       export_gguf=job.export_gguf, export_hf=job.export_hf, data_sha256=data.corpus.sha256,
                       eval_examples=eval_pack.examples if eval_pack else None, pad_id=pad_id,
                       batch_size=p.batch_size, clock=clock, started=started, entries=entries)
+    checkpoints.discard()  # published: nothing left to resume
     return meta
 
 
@@ -282,6 +301,9 @@ def _mlm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     masking = mlm.Masking(tokenizer.mask_token_id, min(len(tokenizer), config.get("vocab_size") or len(tokenizer)),
                           tuple(tokenizer.all_special_ids), job.mask_prob)
+    checkpoints = _checkpoints(job, sha, data, settings)
+    device = pick_device(p.device).type
+    memory = check_memory(path, p, train_pack.examples, device, force=job.force, full=True)
     seed_everything(p.seed)  # a missing head is initialised from torch's generator
     with _quiet_transformers():  # its load report is recorded below instead
         model, info = AutoModelForMaskedLM.from_pretrained(str(path), dtype=torch.float32, local_files_only=True,
@@ -299,7 +321,7 @@ def _mlm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
         evals["before"] = mlm.evaluate(model, held, pad_id, p.batch_size)
         _log_eval(evals, "before")
         clock.mark("eval_before")
-    result = mlm.train(model, train_pack.examples, p, pad_id, masking)
+    result = mlm.train(model, train_pack.examples, p, pad_id, masking, checkpoints=checkpoints)
     clock.mark("train")
     if held:
         evals["after"] = mlm.evaluate(model, held, pad_id, p.batch_size)
@@ -315,6 +337,7 @@ def _mlm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
                     data=_data_meta(job, data, train_pack, eval_pack, settings), hyperparameters=hyper,
                     seed=p.seed, result=result, evals=evals, revision=revision)
     meta["mlm_head"] = head
+    meta.update(memory={**memory, "peak_measured_bytes": peak_bytes(device)}, resumed_from_step=result.resumed_from)
     with building(job.out.resolve()) as tmp:
         model.save_pretrained(tmp, max_shard_size="1000GB")  # one weights file: NER and the catalog pin it
         for file in _TOKENIZER_FILES:
@@ -325,6 +348,7 @@ def _mlm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
                                  "sha256": sha256_file(weights)}
         clock.mark("export_hf")
         write_meta(tmp, meta, clock, started, MLM_META_FILE)
+    checkpoints.discard()  # published: nothing left to resume
     return meta
 
 

@@ -16,6 +16,18 @@ _DATA_HELP = (
 )
 
 
+# Options of every training command (lora/tune, distill, pretrain): memory check and checkpoints.
+ForceOpt = typer.Option(False, "--force", help="Train even when the memory estimate exceeds the memory available.")
+ResumeOpt = typer.Option(
+    None, "--resume/--no-resume",
+    help="Continue from <out>.partial/ (default: when it holds a checkpoint of this same run); "
+         "--no-resume discards it.",
+)
+CheckpointEveryOpt = typer.Option(
+    0, "--checkpoint-every", min=0, help="Checkpoint every N steps (0: every 200 steps or 5 minutes)."
+)
+
+
 @app.command("lora")
 def lora(
     model: str = typer.Option("smollm2", "--model", "-m", help="Base model: catalog name, .gguf path or HF folder."),
@@ -58,17 +70,9 @@ def lora(
     strict: bool = typer.Option(
         False, "--strict", help="Stop at the first malformed line (default: skip it, count it, name it in the log)."
     ),
-    force: bool = typer.Option(
-        False, "--force", help="Train even when the memory estimate exceeds the memory available."
-    ),
-    resume: bool | None = typer.Option(
-        None, "--resume/--no-resume",
-        help="Continue from <out>.partial/ (default: when it holds a checkpoint of this same run); "
-             "--no-resume discards it.",
-    ),
-    checkpoint_every: int = typer.Option(
-        0, "--checkpoint-every", min=0, help="Checkpoint every N steps (0: every 200 steps or 5 minutes)."
-    ),
+    force: bool = ForceOpt,
+    resume: bool | None = ResumeOpt,
+    checkpoint_every: int = CheckpointEveryOpt,
     config: Path | None = ConfigOpt,
 ) -> None:
     """LoRA-fine-tune a small model on chat records or a task's data; export it merged for llama.cpp and
@@ -87,7 +91,7 @@ def lora(
     try:
         meta = run_lora(job, settings)
     except (KeyboardInterrupt, MemoryError, RuntimeError, OSError):  # not InputError: nothing trained yet
-        _say_how_to_resume(out)
+        say_how_to_resume(out)
         raise
     final = out.resolve()
     outputs = meta["outputs"]
@@ -111,7 +115,7 @@ def lora(
 
 
 
-def _say_how_to_resume(out: Path) -> None:
+def say_how_to_resume(out: Path) -> None:
     from bedside.adapt.checkpoint import Checkpoints, partial_dir
 
     saved = Checkpoints(partial_dir(out), {}).steps()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from bedside.cli.adapt import CheckpointEveryOpt, ForceOpt, ResumeOpt, say_how_to_resume
 from bedside.cli.common import ConfigOpt, echo_json, log_to_stderr, settings_from
 
 _CORPUS_HELP = ("Text files and folders: *.txt is one document a file, *.jsonl one {\"text\": ...} a line; folders "
@@ -53,6 +54,9 @@ def pretrain(
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad file or line instead of skipping it."),
     name: str | None = typer.Option(None, "--name", help="Catalog name of the result [<base>-<out folder>]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once finished)."),
+    force: bool = ForceOpt,
+    resume: bool | None = ResumeOpt,
+    checkpoint_every: int = CheckpointEveryOpt,
     config: Path | None = ConfigOpt,
 ) -> None:
     """Continue pre-training a small model on domain text; a decoder is exported for llama.cpp, an encoder
@@ -67,9 +71,14 @@ def pretrain(
         objective=objective, lr=lr, max_len=max_len, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
         seed=seed, time_limit_min=time_limit, threads=threads, device=device, rank=rank, alpha=alpha,
         dropout=dropout, targets=targets, mask_prob=mask_prob, gguf_type=gguf_type, export_gguf=gguf,
-        export_hf=hf, name=name, overwrite=overwrite, deid=deid, strict=strict,
+        export_hf=hf, name=name, overwrite=overwrite, deid=deid, strict=strict, force=force, resume=resume,
+        checkpoint_every=checkpoint_every,
     )
-    meta = run_pretrain(job, settings)
+    try:
+        meta = run_pretrain(job, settings)
+    except (KeyboardInterrupt, MemoryError, RuntimeError, OSError):  # not InputError: nothing trained yet
+        say_how_to_resume(out)
+        raise
     final = out.resolve()
     outputs = meta["outputs"]
     clm = meta["hyperparameters"]["objective"] == "clm"
@@ -87,6 +96,7 @@ def pretrain(
         "blocks": meta["data"]["train"]["blocks"],
         "skipped": meta["data"]["corpus"]["skipped"]["count"],
         "steps": meta["steps"],
+        "resumed_from_step": meta.get("resumed_from_step", 0),
         "stopped_by": meta["stopped_by"],
         "train_seconds": meta["train_seconds"],
         "loss_first": meta["loss_first"],
