@@ -392,3 +392,29 @@ def test_full_fine_tuning_estimate_counts_every_weight_and_every_logit():
     assert full.parts["lm_head"] == 3 * 4 * 8 * 128 * 30522 > lora.parts["lm_head"]  # logits at every position
     assert full.parts["activations"] >= lora.parts["activations"] and full.total > lora.total
     assert "gradients and AdamW" in full.breakdown() and "LoRA and AdamW" in lora.breakdown()
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert"])
+def test_masked_loss_on_target_positions_only_equals_the_full_logits(arch):
+    """BERT/RoBERTa run their head on the target positions only (``mlm._head``); DistilBERT, whose head
+    is several modules, takes the full path. Either way the loss is the full logits' loss there."""
+    import transformers as tf
+
+    torch.manual_seed(0)
+    if arch == "distilbert":
+        model = tf.DistilBertForMaskedLM(tf.DistilBertConfig(vocab_size=60, dim=32, n_layers=1, n_heads=2,
+                                                             hidden_dim=64))
+    else:
+        name = {"bert": "Bert", "roberta": "Roberta"}[arch]
+        config = getattr(tf, f"{name}Config")(vocab_size=60, hidden_size=32, num_hidden_layers=1,
+                                              num_attention_heads=2, intermediate_size=64)
+        model = getattr(tf, f"{name}ForMaskedLM")(config)
+    model.eval()
+    assert (mlm._head(model) is None) == (arch == "distilbert")
+    ids = torch.randint(5, 60, (3, 12))
+    attention = torch.ones_like(ids)
+    labels = torch.full_like(ids, -100)
+    labels[:, ::4] = ids[:, ::4]
+    full = model(input_ids=ids, attention_mask=attention).logits
+    expected = torch.nn.functional.cross_entropy(full[labels != -100], labels[labels != -100])
+    assert torch.allclose(mlm.masked_loss(model, ids, attention, labels), expected, atol=1e-6)

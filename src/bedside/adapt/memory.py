@@ -20,8 +20,9 @@ that says why; the estimate costs milliseconds. It is rough by design and errs o
   with the most target tokens. With Gemma's 262k vocabulary this is the largest term.
 - **full fine-tuning** (``full=True``: the masked-LM continual pre-training of an encoder, every
   weight trained): 12 bytes a parameter for its gradient and two AdamW moments instead of the LoRA
-  term, every linear layer's input kept, and the LM head at every position (transformers' masked-LM
-  heads compute logits for the whole block before the loss picks the masked ones).
+  term, every linear layer's input kept, and the LM head at every position (the worst case: a
+  head that is not one module, as DistilBERT's, computes logits for the whole block; BERT's and
+  RoBERTa's run at the masked positions only, ``mlm.masked_loss``).
 - **runtime**: 0.5 GiB for torch, transformers and the tokenizer (measured: 0.39 GB RSS after the
   imports alone).
 
