@@ -15,7 +15,13 @@ so a failed export does not cost the training. The folder is removed once the re
 Resuming restores all of it: the same batches, dropout masks and learning rates follow, so the
 losses and weights equal those of an uninterrupted run. Only a checkpoint of the same run is
 resumed: same base sha256, data sha256 and everything else that shapes training (the fingerprint);
-any other is refused, naming what differs, rather than silently continued or overwritten.
+any other is refused, naming what differs, rather than silently continued or overwritten. The
+number of processes that trained together (``distributed``) is part of it: it changes the batches
+of every step.
+
+With several processes, rank 0 alone reads (and with ``--no-resume`` discards) the checkpoints and
+tells the others which one to resume; it alone writes them, with every rank's RNG states, and every
+rank loads the same file to resume.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bedside.adapt import distributed
 from bedside.errors import InputError
 
 log = logging.getLogger("bedside.adapt")
@@ -54,8 +61,10 @@ def partial_dir(out: Path) -> Path:
     return out.with_name(f"{out.name}.partial")
 
 
-def fingerprint(job: Any, *, base_sha256: str, data_sha256: str, **extra: Any) -> dict[str, Any]:
-    """What makes two runs the same run: the inputs' hashes and every job field that shapes training.
+def fingerprint(job: Any, *, base_sha256: str, data_sha256: str, world_size: int | None = None,
+                **extra: Any) -> dict[str, Any]:
+    """What makes two runs the same run: the inputs' hashes, every job field that shapes training and
+    the number of processes training together (``world_size``; default: this launch's).
 
     ``job`` is a dataclass (``LoraJob`` or a subclass) with a ``params`` dataclass; ``extra`` adds
     settings that change the data (e.g. the de-identification mode).
@@ -68,6 +77,7 @@ def fingerprint(job: Any, *, base_sha256: str, data_sha256: str, **extra: Any) -
         "data_sha256": data_sha256,
         "hyperparameters": {k: v for k, v in params.items() if k not in _NOT_TRAINING_PARAMS},
         "options": {k: v for k, v in fields.items() if k not in _NOT_TRAINING},
+        "world_size": world_size or distributed.world().size,
         **json.loads(json.dumps(extra, default=str)),
     }
 
@@ -111,30 +121,38 @@ class Checkpoints:
         """Before anything loads: the step the run resumes from (0: from the start).
 
         Refuses (InputError) a checkpoint of another run, and ``resume=True`` without a checkpoint.
+        With several processes rank 0 decides (it alone may discard) and the others follow.
         """
+        step, path = distributed.decide(self._open)
+        self.resume_from = Path(path) if path else None
+        return step
+
+    def _open(self) -> tuple[int, str | None]:
         found = self.steps()
         if self.resume is False:
             if found:
                 log.info("--no-resume: discarding the checkpoints in %s", self.folder)
             self.discard()
-            return 0
+            return 0, None
         if not found:
             if self.resume:
                 raise InputError(f"--resume: no checkpoint in {self.folder}")
-            return 0
+            return 0, None
         latest = found[-1]
         try:
             saved = json.loads((latest / META_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"{latest / META_FILE}: unreadable checkpoint ({exc}); pass --no-resume to "
                              "start over") from exc
-        diff = differences(saved.get("fingerprint", {}), self.fingerprint)
+        saved_print = saved.get("fingerprint", {})
+        if "world_size" in self.fingerprint:  # written before several processes could train: one did
+            saved_print = {"world_size": 1, **saved_print}
+        diff = differences(saved_print, self.fingerprint)
         if diff:
             raise InputError(f"{latest} is a checkpoint of another run ({'; '.join(diff)}); pass --no-resume "
                              "to discard it and start over, or choose another --out")
-        self.resume_from = latest
         log.info("resuming from %s (step %d)", latest, saved["step"])
-        return int(saved["step"])
+        return int(saved["step"]), str(latest)
 
     def load(self, device: Any) -> dict[str, Any] | None:
         import torch

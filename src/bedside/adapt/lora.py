@@ -12,6 +12,10 @@
   continues with the same batches, dropout and learning rates, so it ends where an uninterrupted
   one would.
 - Device auto: CUDA when available (bf16 autocast where supported), else CPU fp32.
+- Several processes (``torchrun`` / ``accelerate launch``, ``bedside.adapt.distributed``): data
+  parallel with torch's ``DistributedDataParallel``; each optimizer step takes one batch per
+  process from the same seeded order, gradients averaged, so a step sees ``batch_size x processes``
+  records. One process trains exactly as before.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bedside.adapt import distributed
 from bedside.adapt.checkpoint import Checkpoints, as_tuples, rng_state, set_rng_state
 from bedside.adapt.features import IGNORE, Example
 from bedside.errors import InputError
@@ -90,15 +95,30 @@ class TrainResult:
     trainable_parameters: int = 0
     total_parameters: int = 0
     resumed_from: int = 0  # the checkpoint's step when the run resumed, else 0
+    world_size: int = 1  # processes that trained together (data parallel)
+    effective_batch_size: int = 0  # records a step: batch_size x world_size
 
 
 def pick_device(requested: str):
+    """This process's device. Under a launcher with several processes, each takes ``cuda:LOCAL_RANK``
+    (or the CPU) and joins the processes' group here (``distributed.setup``, once)."""
     import torch
 
     if requested == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available")
     use_cuda = requested == "cuda" or (requested == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if use_cuda else "cpu")
+    w = distributed.world()
+    if not use_cuda:
+        device = torch.device("cpu")
+    elif w.size == 1:
+        device = torch.device("cuda")
+    else:
+        if w.local_rank >= torch.cuda.device_count():
+            raise InputError(f"process {w.rank}: LOCAL_RANK {w.local_rank} but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s); start at most that many processes a machine")
+        device = torch.device("cuda", w.local_rank)
+    distributed.setup(device)
+    return device
 
 
 def target_logits(model: Any, input_ids, attention_mask, labels):
@@ -257,13 +277,18 @@ def fit(model: Any, examples: list[Example], p: LoraParams, pad_id: int, *, para
     continual pre-training (``bedside.adapt.mlm``) differ only in what they pass here.
 
     With ``checkpoints``, the state is saved as training goes and at its end, and a run whose
-    checkpoints were opened for resuming continues from the last one exactly as it would have gone on."""
+    checkpoints were opened for resuming continues from the last one exactly as it would have gone on.
+
+    Under a launcher with several processes (``distributed``) each step takes one batch per process
+    (:func:`distributed.step_batches`) and ``DistributedDataParallel`` averages the gradients; rank 0
+    decides the time-limit re-plan and the checkpoints and writes them, every rank resumes from them."""
     import torch
     from tqdm import tqdm
 
     trainable = [w for g in params for w in (g["params"] if isinstance(g, dict) else [g])]
     device = next(model.parameters()).device
-    steps_per_epoch = math.ceil(len(examples) / p.batch_size)
+    world = distributed.setup(device)
+    steps_per_epoch = math.ceil(math.ceil(len(examples) / p.batch_size) / world.size)
     planned = p.max_steps if p.max_steps > 0 else max(1, round(p.epochs * steps_per_epoch))
     total = planned
     optim = torch.optim.AdamW(params, lr=p.lr, weight_decay=p.weight_decay)
@@ -286,43 +311,56 @@ def fit(model: Any, examples: list[Example], p: LoraParams, pad_id: int, *, para
         optim.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         rng.setstate(as_tuples(state["order_rng"]))
-        set_rng_state(state["rng"])
+        # Each rank drew its own dropout (and masks) from its own generators: each gets its own back.
+        set_rng_state(state["rank_rng"][world.rank] if "rank_rng" in state else state["rng"])
         log.info("resumed at step %d of %d", step, total)
     resumed_from = step
+    step_loss = distributed.data_parallel(model, loss_fn, device) if world.size > 1 else None
+    # Every rank must take the same decisions, or one waits forever at the next collective.
+    agree = world.size > 1 and (p.time_limit_min > 0 or checkpoints is not None)
     model.train()
     start = time.time() - elapsed  # a resumed run's time limit counts the time already trained
     deadline = start + p.time_limit_min * 60 if p.time_limit_min > 0 else None
     if checkpoints:
         checkpoints.start(step)
     with tqdm(total=total, initial=step, desc=desc, unit="step", file=sys.stderr,
-              mininterval=0.1 if sys.stderr.isatty() else 30, disable=None) as bar:
+              mininterval=0.1 if sys.stderr.isatty() else 30, disable=None if world.main else True) as bar:
         while step < total:
             order = rng.getstate()  # before this pass's batches are drawn: a resumed run draws them again
             batches = bucket_batches(lengths, p.batch_size, rng)
-            for index in range(skip, len(batches)):
-                batch = batches[index]
+            mine = distributed.step_batches(len(batches), world.size, world.rank)  # all of them, in order, for one
+            for index in range(skip, len(mine)):
+                batch = batches[mine[index]]
                 ids, mask, labels = (t.to(device) for t in collate([examples[k] for k in batch], pad_id))
                 with _autocast(device):
-                    loss = loss_fn(model, ids, mask, labels)
+                    loss = step_loss(ids, mask, labels) if step_loss else loss_fn(model, ids, mask, labels)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optim.step()
                 sched.step()
                 optim.zero_grad(set_to_none=True)
                 step += 1
-                losses.append(round(loss.item(), 5))
-                if (fitted := replan(total, step, start, deadline)) < total:
+                losses.append(round(distributed.mean(loss.item()), 5))
+                fitted = replan(total, step, start, deadline)
+                save = checkpoints is not None and (step >= fitted or checkpoints.due(step))
+                if agree:  # rank 0's clock decides both
+                    fitted, save = distributed.broadcast((fitted, save))
+                if fitted < total:
                     total = bar.total = fitted
                     stopped_by = "time_limit"
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-                if checkpoints and (step >= total or checkpoints.due(step)):
-                    checkpoints.save(step, {
-                        "step": step, "total": total, "losses": losses, "stopped_by": stopped_by,
-                        "elapsed": time.time() - start, "order_rng": order, "batch_index": index + 1,
-                        "weights": [w.detach().cpu() for w in trainable], "optimizer": optim.state_dict(),
-                        "scheduler": sched.state_dict(), "rng": rng_state(),
-                    })
+                if save:
+                    rngs = distributed.gather(rng_state())
+                    if world.main:
+                        assert checkpoints is not None
+                        checkpoints.save(step, {
+                            "step": step, "total": total, "losses": losses, "stopped_by": stopped_by,
+                            "elapsed": time.time() - start, "order_rng": order, "batch_index": index + 1,
+                            "weights": [w.detach().cpu() for w in trainable], "optimizer": optim.state_dict(),
+                            "scheduler": sched.state_dict(), "rng": rngs[0],
+                            **({"rank_rng": rngs} if world.size > 1 else {}),
+                        })
                 if on_step:
                     on_step(step, losses[-1])
                 if step >= total:
@@ -337,6 +375,7 @@ def fit(model: Any, examples: list[Example], p: LoraParams, pad_id: int, *, para
         stopped_by=stopped_by, train_seconds=round(seconds, 1), losses=losses, device=device.type,
         trainable_parameters=sum(w.numel() for w in trainable),
         total_parameters=sum(w.numel() for w in model.parameters()), resumed_from=resumed_from,
+        world_size=world.size, effective_batch_size=p.batch_size * world.size,
     )
 
 
@@ -346,7 +385,9 @@ def set_threads(p: LoraParams, settings_threads: int) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
-    torch.set_num_threads(p.threads or settings_threads or os.cpu_count() or 1)
+    # Processes started together on one machine share its cores.
+    cores = max(1, (os.cpu_count() or 1) // distributed.world().local_size)
+    torch.set_num_threads(p.threads or settings_threads or cores)
 
 
 def params_dict(p: LoraParams) -> dict[str, Any]:

@@ -5,6 +5,10 @@ that says why; the estimate costs milliseconds. It is rough by design and errs o
 
 - **weights**: 4 bytes a parameter (the base stays fp32), counted from the safetensors headers of
   the HF folder (for a GGUF base: the cached fp32 conversion), else from config.json's shape.
+  With ``--qlora`` the decoder layers' linear weights are 4-bit NF4 with double quantisation:
+  ``NF4_BYTES`` (0.5 byte a weight, one 8-bit scale per block of 64, one fp32 constant per 256
+  of those) for each projection of the shape table, 4 bytes for the rest (embeddings, norms and
+  the LM head stay unquantised, and peft's ``prepare_model_for_kbit_training`` casts them to fp32).
 - **LoRA and AdamW**: 16 bytes a LoRA parameter (weight, gradient, two AdamW moments, all fp32);
   ``rank x (in + out)`` for each adapted projection of each layer.
 - **activations** kept for the backward pass, for the widest batch (``batch_size`` records x the
@@ -28,6 +32,14 @@ that says why; the estimate costs milliseconds. It is rough by design and errs o
 
 Available memory: ``torch.cuda.mem_get_info`` on CUDA; on CPU psutil's ``available`` (else
 ``MemAvailable`` of /proc/meminfo), lowered to a cgroup v2 limit when the process runs under one.
+
+The estimate is per process. With several processes (``torchrun`` / ``accelerate launch``,
+``bedside.adapt.distributed``) each holds a whole copy of the model, its optimizer state and the
+activations of its own batch of ``batch_size`` records: on CUDA each process has its own GPU, so the
+one estimate is compared with that GPU's free memory; on CPU the processes started on one machine
+share its memory, so that many estimates are compared with what is available. Rank 0 measures
+and decides for all, before any of them loads the model (a rank measuring while another loads
+would see the other's weights as used memory).
 """
 
 from __future__ import annotations
@@ -51,6 +63,7 @@ GIB = 1024**3
 RUNTIME_BYTES = GIB // 2
 _FLOAT = 4
 _MEASURED_OVER_KEPT = 2  # peak RSS / tensors autograd keeps (see the module docstring)
+NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # a 4-bit weight with its double-quantised block constants
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ class Estimate:
     lora_parameters: int
     shape: Shape
     full: bool = False  # every weight trained (no LoRA)
+    qlora: bool = False  # the decoder layers' linear weights in 4-bit NF4
 
     @property
     def total(self) -> int:
@@ -91,7 +105,8 @@ class Estimate:
     def breakdown(self) -> str:
         p = self.parts
         trained = "gradients and AdamW" if self.full else "LoRA and AdamW"
-        return (f"weights {_gib(p['weights'])} + {trained} {_gib(p['lora_adamw'])} + activations "
+        weights = "weights (4-bit)" if self.qlora else "weights"
+        return (f"{weights} {_gib(p['weights'])} + {trained} {_gib(p['lora_adamw'])} + activations "
                 f"{_gib(p['activations'])} (batch {self.batch[0]} x {self.batch[1]} tokens) + LM head "
                 f"{_gib(p['lm_head'])} ({self.target_positions} target positions x {self.shape.vocab} vocab) + "
                 f"runtime {_gib(p['runtime'])} GiB")
@@ -173,10 +188,19 @@ def widest_batch(examples: list[Example], batch_size: int) -> tuple[int, int]:
     return width, targets
 
 
+def weight_bytes(shape: Shape, *, qlora: bool = False) -> int:
+    """The base's weights in memory: fp32, or with ``qlora`` the layers' projections in 4-bit NF4."""
+    if not qlora:
+        return _FLOAT * shape.parameters
+    quantized = min(shape.parameters, shape.layers * sum(a * b for a, b in shape.projections().values()))
+    return round(NF4_BYTES * quantized) + _FLOAT * (shape.parameters - quantized)
+
+
 def estimate(shape: Shape, params: LoraParams, *, device: str = "cpu", width: int | None = None,
-             targets: int | None = None, full: bool = False) -> Estimate:
+             targets: int | None = None, full: bool = False, qlora: bool = False) -> Estimate:
     """Peak memory of training; ``width``/``targets`` default to the worst case ``max_len`` tokens, all targets.
-    ``full``: every weight trained (module notes), the LM head at every position of the batch."""
+    ``full``: every weight trained (module notes), the LM head at every position of the batch.
+    ``qlora``: the base's projections in 4-bit (:func:`weight_bytes`); nothing else changes."""
     batch = params.batch_size
     tokens = width or params.max_len
     targets = batch * tokens if targets is None or full else targets
@@ -186,13 +210,13 @@ def estimate(shape: Shape, params: LoraParams, *, device: str = "cpu", width: in
     per_token_layer = frozen_path + sum(n_in for n_in, _ in kept_inputs)
     trainable = shape.parameters if full else lora_parameters(shape, params)
     parts = {
-        "weights": _FLOAT * shape.parameters,
+        "weights": weight_bytes(shape, qlora=qlora),
         "lora_adamw": (3 if full else 4) * _FLOAT * trainable,
         "activations": _MEASURED_OVER_KEPT * _FLOAT * batch * tokens * shape.layers * per_token_layer,
         "lm_head": 3 * _FLOAT * targets * shape.vocab,
         "runtime": RUNTIME_BYTES,
     }
-    return Estimate(device, parts, (batch, tokens), targets, 0 if full else trainable, shape, full)
+    return Estimate(device, parts, (batch, tokens), targets, 0 if full else trainable, shape, full, qlora)
 
 
 def available_bytes(device: str = "cpu") -> int | None:
@@ -236,30 +260,46 @@ def _cgroup_room() -> int | None:
 
 
 def check_memory(hf_dir: Path, params: LoraParams, examples: list[Example], device: str, *,
-                 force: bool = False, full: bool = False) -> dict[str, Any]:
+                 force: bool = False, full: bool = False, qlora: bool = False) -> dict[str, Any]:
     """Estimate the run's peak memory; refuse (InputError) when it exceeds what is available, unless ``force``.
 
     Returns the metadata entry: the estimate, its parts, the available figure and whether it was forced.
+    With several processes rank 0 decides for all (module notes).
     """
+    from bedside.adapt import distributed
+
+    return distributed.decide(lambda: _check_memory(hf_dir, params, examples, device, force=force, full=full,
+                                                    qlora=qlora))
+
+
+def _check_memory(hf_dir: Path, params: LoraParams, examples: list[Example], device: str, *,
+                  force: bool, full: bool, qlora: bool = False) -> dict[str, Any]:
+    from bedside.adapt import distributed
+
+    sharing = distributed.world().local_size if device == "cpu" else 1  # processes on this machine's memory
     width, targets = widest_batch(examples, params.batch_size)
     shape = shape_of(hf_dir)
     if shape.context and width > shape.context:  # positions past it were never trained: garbage, or an error
         over = sum(1 for e in examples if len(e.input_ids) > shape.context)
         raise InputError(f"{over} record(s) are longer than the model's context of {shape.context} tokens "
                          f"(longest: {width}); give --max-len {shape.context} or less to leave them out")
-    est = estimate(shape, params, device=device, width=width, targets=targets, full=full)
+    est = estimate(shape, params, device=device, width=width, targets=targets, full=full, qlora=qlora)
     free = available_bytes(device)
-    fits = free is None or est.total <= free
+    needed = est.total * sharing
+    fits = free is None or needed <= free
     where = f"{_gib(free)} GiB available ({device})" if free is not None else f"unknown free memory ({device})"
-    message = f"estimated peak memory {_gib(est.total)} GiB vs {where}: {est.breakdown()}"
+    times = f"{sharing} processes x " if sharing > 1 else ""
+    message = f"estimated peak memory {times}{_gib(est.total)} GiB vs {where}: {est.breakdown()}"
     if not fits and not force:
-        raise InputError(f"{message}; lower --batch-size ({params.batch_size}) or --max-len ({params.max_len}), "
+        fewer = f", start fewer than {sharing} processes" if sharing > 1 else ""
+        raise InputError(f"{message}; lower --batch-size ({params.batch_size}) or --max-len ({params.max_len}){fewer}, "
                          "or pass --force to try anyway")
     (log.info if fits else log.warning)("%s%s", message, "" if fits else " (--force: trying anyway)")
     return {"estimate_bytes": est.total, "parts": est.parts, "available_bytes": free, "device": device,
             "batch": list(est.batch), "target_positions": est.target_positions,
             "lora_parameters": est.lora_parameters, "parameters": est.shape.parameters,
-            "full_fine_tuning": full, "forced": not fits}
+            "full_fine_tuning": full, "weights_4bit": qlora, "forced": not fits,
+            "processes_sharing_memory": sharing}
 
 
 def peak_bytes(device: str = "cpu") -> int | None:

@@ -17,6 +17,8 @@ masks). Everything that needs no model (options, the output folder, the corpus) 
 then, as for ``adapt lora``, a checkpoint of another run in ``<out>.partial/`` is refused and the
 peak memory is estimated before the weights load (``bedside.adapt.memory``; full fine-tuning for
 ``mlm``), and the run checkpoints as it goes and resumes exactly (``bedside.adapt.checkpoint``).
+Under ``torchrun`` / ``accelerate launch`` every process trains (``bedside.adapt.distributed``) and
+rank 0 alone evaluates and writes ``--out``, as for ``adapt lora``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bedside.adapt import corpus as cp
-from bedside.adapt import mlm
+from bedside.adapt import distributed, mlm
 from bedside.adapt.checkpoint import Checkpoints, open_checkpoints
 from bedside.adapt.lora import LoraParams, evaluate_loss, params_dict, pick_device, set_threads, train
 from bedside.adapt.memory import check_memory, peak_bytes
@@ -249,19 +251,20 @@ def _clm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
     base, tokenizer, pad_id = open_causal(job.model, settings, export_gguf=job.export_gguf, progress=progress)
     _check_config(_config(base.hf_dir / "config.json"), "clm", p.max_len, base.spec.name)
     train_pack, eval_pack = _pack(cp.pack_causal, tokenizer, data, p.max_len)
+    device = pick_device(p.device).type  # with several processes, joins their group: the steps below agree
     checkpoints = _checkpoints(job, base.sha256, data, settings)
-    device = pick_device(p.device).type
     memory = check_memory(base.hf_dir, p, train_pack.examples, device, force=job.force)
     model = causal_model(base, p.device)
     clock.mark("load")
+    main = distributed.is_main()  # rank 0 alone measures and writes; every rank trains
     evals: dict[str, Any] = {}
-    if eval_pack:
+    if eval_pack and main:
         evals["before"] = evaluate_loss(model, eval_pack.examples, pad_id, p.batch_size)
         _log_eval(evals, "before")
         clock.mark("eval_before")
     result = train(model, train_pack.examples, p, pad_id, checkpoints=checkpoints)
     clock.mark("train")
-    if eval_pack:
+    if eval_pack and main:
         evals["after"] = evaluate_loss(result.model, eval_pack.examples, pad_id, p.batch_size)
         _log_eval(evals, "after")
         clock.mark("eval_after")
@@ -277,11 +280,13 @@ def _clm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
         return catalog_entries(m, spec, where, command="bedside pretrain", what="Continual pre-training (LoRA)",
                                data_name=label)
 
-    write_lora_result(out, meta, base=base, model=result.model, tokenizer=tokenizer, gguf_type=job.gguf_type,
-                      export_gguf=job.export_gguf, export_hf=job.export_hf, data_sha256=data.corpus.sha256,
-                      eval_examples=eval_pack.examples if eval_pack else None, pad_id=pad_id,
-                      batch_size=p.batch_size, clock=clock, started=started, entries=entries)
-    checkpoints.discard()  # published: nothing left to resume
+    if main:
+        write_lora_result(out, meta, base=base, model=result.model, tokenizer=tokenizer, gguf_type=job.gguf_type,
+                          export_gguf=job.export_gguf, export_hf=job.export_hf, data_sha256=data.corpus.sha256,
+                          eval_examples=eval_pack.examples if eval_pack else None, pad_id=pad_id,
+                          batch_size=p.batch_size, clock=clock, started=started, entries=entries)
+        checkpoints.discard()  # published: nothing left to resume
+    distributed.barrier()  # the other ranks end once rank 0 has published
     return meta
 
 
@@ -301,8 +306,8 @@ def _mlm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     masking = mlm.Masking(tokenizer.mask_token_id, min(len(tokenizer), config.get("vocab_size") or len(tokenizer)),
                           tuple(tokenizer.all_special_ids), job.mask_prob)
+    device = pick_device(p.device).type  # with several processes, joins their group: the steps below agree
     checkpoints = _checkpoints(job, sha, data, settings)
-    device = pick_device(p.device).type
     memory = check_memory(path, p, train_pack.examples, device, force=job.force, full=True)
     seed_everything(p.seed)  # a missing head is initialised from torch's generator
     with _quiet_transformers():  # its load report is recorded below instead
@@ -315,7 +320,8 @@ def _mlm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
         log.info("%s has no masked-LM head: %d head weight(s) initialised at random", name,
                  len(head["initialised_weights"]))
     clock.mark("load")
-    held = mlm.eval_blocks(eval_pack.examples, masking) if eval_pack else None
+    main = distributed.is_main()  # rank 0 alone measures and writes; every rank trains
+    held = mlm.eval_blocks(eval_pack.examples, masking) if eval_pack and main else None
     evals: dict[str, Any] = {}
     if held:
         evals["before"] = mlm.evaluate(model, held, pad_id, p.batch_size)
@@ -338,7 +344,15 @@ def _mlm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
                     seed=p.seed, result=result, evals=evals, revision=revision)
     meta["mlm_head"] = head
     meta.update(memory={**memory, "peak_measured_bytes": peak_bytes(device)}, resumed_from_step=result.resumed_from)
-    with building(job.out.resolve()) as tmp:
+    if main:
+        _write_mlm(job.out.resolve(), meta, model, path, clock, started)
+        checkpoints.discard()  # published: nothing left to resume
+    distributed.barrier()  # the other ranks end once rank 0 has published
+    return meta
+
+
+def _write_mlm(out: Path, meta: dict[str, Any], model: Any, path: Path, clock: Clock, started: float) -> None:
+    with building(out) as tmp:
         model.save_pretrained(tmp, max_shard_size="1000GB")  # one weights file: NER and the catalog pin it
         for file in _TOKENIZER_FILES:
             if (path / file).is_file():
@@ -348,8 +362,6 @@ def _mlm(job: PretrainJob, p: LoraParams, data: _Data, settings: Settings, clock
                                  "sha256": sha256_file(weights)}
         clock.mark("export_hf")
         write_meta(tmp, meta, clock, started, MLM_META_FILE)
-    checkpoints.discard()  # published: nothing left to resume
-    return meta
 
 
 @contextlib.contextmanager

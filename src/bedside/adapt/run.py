@@ -8,6 +8,14 @@ folder at ``--out`` is always a finished result)::
     adapter/             the PEFT LoRA adapter alone (a few MB), to train further or merge elsewhere
     bedside-adapt.json   base sha256, data sha256, hyperparameters, per-step losses, eval loss, times
     catalog-entry.toml   [[models]] entries to paste into the config file
+
+With ``qlora`` the base's linear layers are loaded in 4-bit NF4 (bitsandbytes, CUDA only) for
+training; the export never merges into those rounded weights: the fp32 base is loaded again on the
+CPU and the trained adapter applied to it (:func:`full_precision`).
+
+Under a launcher with several processes (``torchrun`` / ``accelerate launch``, ``distributed``) every
+process trains; rank 0 alone evaluates, exports and writes the folder, the others wait for it at a
+barrier and return the same metadata without outputs.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bedside.adapt import distributed
 from bedside.adapt import records as rec
 from bedside.adapt.features import Example, Prepared, prepare
 from bedside.adapt.gguf_export import TYPES, export_gguf
@@ -76,6 +85,7 @@ class LoraJob:
     force: bool = False  # train even when the memory estimate exceeds what is available
     resume: bool | None = None  # None: resume a checkpoint of this same run if any; False: discard it
     checkpoint_every: int = 0  # steps; 0: every 200 steps or 5 minutes
+    qlora: bool = False  # train on the base in 4-bit NF4 (bitsandbytes, CUDA); export from the fp32 base
 
 
 def _records(job: LoraJob, path: Path, what: str, settings: Settings) -> rec.RecordSet:
@@ -122,6 +132,25 @@ class Clock:
         self.last = now
 
 
+def check_qlora(device: str) -> None:
+    """Refuse ``--qlora`` (before any model loads) where it cannot run, naming what is missing:
+    bitsandbytes' 4-bit layers need a CUDA GPU and the ``bitsandbytes`` package."""
+    import importlib.util
+
+    import torch
+
+    missing = []
+    if device == "cpu":
+        missing.append("a CUDA GPU (--device cpu was given)")
+    elif not torch.cuda.is_available():
+        missing.append("a CUDA GPU (torch sees none)")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        missing.append("the bitsandbytes package (pip install 'bedside[qlora]')")
+    if missing:
+        raise InputError(f"--qlora (4-bit NF4 base weights) needs {' and '.join(missing)}; "
+                         "train without --qlora (fp32 base weights) instead")
+
+
 def _read_inputs(job: LoraJob, settings: Settings) -> tuple[rec.RecordSet, rec.RecordSet | None]:
     """Every check that needs no model: a bad line should fail in a second, not after a conversion."""
     job.params.check()
@@ -165,6 +194,8 @@ def run_lora(job: LoraJob, settings: Settings, *, progress: bool = True,
     revision = git_revision()
     p = job.params
     train_set, eval_set = _read_inputs(job, settings)
+    if job.qlora:
+        check_qlora(p.device)
 
     set_threads(p, settings.threads)
     base, tokenizer, pad_id = open_causal(job.model, settings, export_gguf=job.export_gguf, progress=progress)
@@ -173,24 +204,26 @@ def run_lora(job: LoraJob, settings: Settings, *, progress: bool = True,
     _warn_left_out(train_prep, "training")
     log.info("training on %d examples (%d target tokens), template %s", len(train_prep.examples),
              train_prep.summary()["target_tokens"], train_prep.template)
+    device = pick_device(p.device).type  # with several processes, joins their group: the steps below agree
     checkpoints = open_checkpoints(job, base_sha256=base.sha256, data_sha256=train_set.sha256,
                                    deid=settings.outbound_deid_mode if job.deid else "off")
-    device = pick_device(p.device).type
-    memory = check_memory(base.hf_dir, p, train_prep.examples, device, force=job.force)  # before the model loads
-    model = causal_model(base, p.device)
+    memory = check_memory(base.hf_dir, p, train_prep.examples, device, force=job.force,  # before the model loads
+                          qlora=job.qlora)
+    model = causal_model(base, p.device, qlora=job.qlora)
     extra = (objective(tokenizer=tokenizer, model=model, train=train_prep, eval=eval_prep, pad_id=pad_id)
              if objective else Objective("lora-sft"))
     clock.mark("load")
 
+    main = distributed.is_main()  # rank 0 alone measures and writes; every rank trains
     evals: dict[str, Any] = {}
-    if eval_prep:
+    if eval_prep and main:
         evals["before"] = extra.evaluate(model, eval_prep.examples, pad_id, p.batch_size)
         log.info("eval loss before: %.4f", evals["before"]["loss"])
         clock.mark("eval_before")
     evals.update(extra.evals)
     result = train(model, train_prep.examples, p, pad_id, loss_fn=extra.loss_fn, checkpoints=checkpoints)
     clock.mark("train")
-    if eval_prep:
+    if eval_prep and main:
         evals["after"] = extra.evaluate(result.model, eval_prep.examples, pad_id, p.batch_size)
         log.info("eval loss after: %.4f", evals["after"]["loss"])
         clock.mark("eval_after")
@@ -205,11 +238,16 @@ def run_lora(job: LoraJob, settings: Settings, *, progress: bool = True,
     )
     meta.update(extra.meta)
     meta.update(memory={**memory, "peak_measured_bytes": peak_bytes(device)}, resumed_from_step=result.resumed_from)
-    write_lora_result(out, meta, base=base, model=result.model, tokenizer=tokenizer, gguf_type=job.gguf_type,
-                      export_gguf=job.export_gguf, export_hf=job.export_hf, data_sha256=train_set.sha256,
-                      eval_examples=eval_prep.examples if eval_prep else None, pad_id=pad_id,
-                      batch_size=p.batch_size, clock=clock, started=started)
-    checkpoints.discard()  # published: nothing left to resume
+    if job.qlora:
+        meta["quantization"] = QLORA
+    if main:
+        trained = full_precision(base, result.model, p) if job.qlora else result.model
+        write_lora_result(out, meta, base=base, model=trained, tokenizer=tokenizer, gguf_type=job.gguf_type,
+                          export_gguf=job.export_gguf, export_hf=job.export_hf, data_sha256=train_set.sha256,
+                          eval_examples=eval_prep.examples if eval_prep else None, pad_id=pad_id,
+                          batch_size=p.batch_size, clock=clock, started=started)
+        checkpoints.discard()  # published: nothing left to resume
+    distributed.barrier()  # the other ranks end once rank 0 has published
     return meta
 
 
@@ -231,12 +269,49 @@ def open_causal(model: str, settings: Settings, *, export_gguf: bool, progress: 
     return base, tokenizer, pad_id
 
 
-def causal_model(base: Base, device: str) -> Any:
+# What ``--qlora`` loads (QLoRA's recipe), recorded as the metadata's "quantization".
+QLORA = {"base_weights": "nf4", "double_quantization": True, "compute_dtype": "bfloat16",
+         "quantized": "the decoder layers' linear weights (bitsandbytes Linear4bit)",
+         "export": "trained adapter applied to the fp32 base, then merged"}
+
+
+def causal_model(base: Base, device: str, *, qlora: bool = False) -> Any:
+    """The base in fp32 on ``device``; with ``qlora``, its linear layers in 4-bit NF4 on the GPU,
+    prepared for training by peft (the other weights in fp32, gradient checkpointing on)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(str(base.hf_dir), dtype=torch.float32,
-                                                local_files_only=True).to(pick_device(device))
+    where = pick_device(device)
+    if not qlora:
+        return AutoModelForCausalLM.from_pretrained(str(base.hf_dir), dtype=torch.float32,
+                                                    local_files_only=True).to(where)
+    from peft import prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig
+
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                bnb_4bit_compute_dtype=torch.bfloat16)
+    index = where.index if where.index is not None else torch.cuda.current_device()
+    model = AutoModelForCausalLM.from_pretrained(str(base.hf_dir), quantization_config=config, dtype=torch.float32,
+                                                 device_map={"": index}, local_files_only=True)
+    # Non-reentrant checkpointing: the reentrant kind marks weights ready twice under DistributedDataParallel.
+    return prepare_model_for_kbit_training(model, gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def full_precision(base: Base, trained: Any, p: LoraParams) -> Any:
+    """The trained adapter of a 4-bit (``--qlora``) model applied to the fp32 base, on the CPU: what
+    the export merges, so the exported weights are the base's own plus the LoRA delta, not the
+    4-bit rounding of the base."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    from bedside.adapt.lora import with_lora
+
+    model = with_lora(causal_model(base, "cpu"), p)
+    state = {k: v.detach().float().cpu() for k, v in get_peft_model_state_dict(trained).items()}
+    loaded = set_peft_model_state_dict(model, state)
+    unfit = [*loaded.unexpected_keys, *(k for k in loaded.missing_keys if "lora_" in k)]
+    if unfit:
+        raise RuntimeError(f"the trained adapter does not fit the fp32 base: {unfit[:3]}")
+    return model.eval()
 
 
 def base_summary(base: Base) -> dict[str, Any]:
@@ -258,6 +333,8 @@ def describe(*, method: str, name: str | None, base_model: dict[str, Any], data:
         "hyperparameters": hyperparameters,
         "seed": seed,
         "device": result.device,
+        "world_size": result.world_size,  # processes that trained together (data parallel)
+        "effective_batch_size": result.effective_batch_size,  # records a step, over all of them
         "trainable_parameters": result.trainable_parameters,
         "total_parameters": result.total_parameters,
         "steps": result.steps,

@@ -73,26 +73,35 @@ def lora(
     force: bool = ForceOpt,
     resume: bool | None = ResumeOpt,
     checkpoint_every: int = CheckpointEveryOpt,
+    qlora: bool = typer.Option(
+        False, "--qlora", help="QLoRA: train on the base in 4-bit NF4 (needs CUDA and bitsandbytes); the export "
+        "applies the adapter to the fp32 base."
+    ),
     config: Path | None = ConfigOpt,
 ) -> None:
     """LoRA-fine-tune a small model on chat records or a task's data; export it merged for llama.cpp and
     transformers."""
-    from bedside.adapt import LoraJob, LoraParams, run_lora
+    from bedside.adapt import LoraJob, LoraParams, distributed, run_lora
     from bedside.adapt.run import ENTRY_FILE
 
     log_to_stderr("bedside.adapt")
+    distributed.quiet_others()  # under torchrun / accelerate launch: rank 0 speaks for all
     settings = settings_from(config)
     params = LoraParams(rank=rank, alpha=alpha, dropout=dropout, targets=targets, lr=lr, epochs=epochs,
                         max_steps=max_steps, batch_size=batch_size, max_len=max_len, seed=seed,
                         time_limit_min=time_limit, threads=threads, device=device)
     job = LoraJob(model=model, data=data, out=out, eval_data=eval_data, task=task, template=template,
                   params=params, gguf_type=gguf_type, export_gguf=gguf, export_hf=hf, name=name, deid=deid,
-                  overwrite=overwrite, strict=strict, force=force, resume=resume, checkpoint_every=checkpoint_every)
+                  overwrite=overwrite, strict=strict, force=force, resume=resume, checkpoint_every=checkpoint_every,
+                  qlora=qlora)
     try:
         meta = run_lora(job, settings)
     except (KeyboardInterrupt, MemoryError, RuntimeError, OSError):  # not InputError: nothing trained yet
-        say_how_to_resume(out)
+        if distributed.is_main():
+            say_how_to_resume(out)
         raise
+    if not distributed.is_main():  # rank 0 wrote the result and prints it
+        return
     final = out.resolve()
     outputs = meta["outputs"]
     raw = " --raw" if meta["data"]["train"]["template"] == "raw" else ""  # trained without a chat template

@@ -36,15 +36,19 @@ def _with_lora_options(name: str, mode: Callable[..., None]) -> Callable[..., No
 
 
 def _run(mode: str, options: dict[str, Any]) -> None:
+    from bedside.adapt import distributed
     from bedside.adapt.distill import DistillJob, run_distill
     from bedside.adapt.lora import LoraParams
     from bedside.adapt.run import ENTRY_FILE
 
     log_to_stderr("bedside.adapt")
+    distributed.quiet_others()  # under torchrun / accelerate launch: rank 0 speaks for all
     settings = settings_from(options["config"])
     params = LoraParams(**_given(LoraParams, options))  # fields without an option keep their defaults
     job = DistillJob(**_given(DistillJob, options), params=params, mode=mode)
     meta = run_distill(job, settings)
+    if not distributed.is_main():  # rank 0 wrote the result and prints it
+        return
     final = options["out"].resolve()
     outputs = meta["outputs"]
     echo_json({

@@ -61,10 +61,12 @@ def pretrain(
 ) -> None:
     """Continue pre-training a small model on domain text; a decoder is exported for llama.cpp, an encoder
     as an HF folder for `bedside train ner --base`."""
+    from bedside.adapt import distributed
     from bedside.adapt.pretrain import PretrainJob, run_pretrain
     from bedside.adapt.run import ENTRY_FILE
 
     log_to_stderr("bedside.adapt")
+    distributed.quiet_others()  # under torchrun / accelerate launch: rank 0 speaks for all
     settings = settings_from(config)
     job = PretrainJob(
         model=model, corpus=list(corpus), out=out, eval_corpus=list(eval_corpus or []), eval_fraction=eval_fraction,
@@ -77,8 +79,11 @@ def pretrain(
     try:
         meta = run_pretrain(job, settings)
     except (KeyboardInterrupt, MemoryError, RuntimeError, OSError):  # not InputError: nothing trained yet
-        say_how_to_resume(out)
+        if distributed.is_main():
+            say_how_to_resume(out)
         raise
+    if not distributed.is_main():  # rank 0 wrote the result and prints it
+        return
     final = out.resolve()
     outputs = meta["outputs"]
     clm = meta["hyperparameters"]["objective"] == "clm"
