@@ -161,6 +161,16 @@ def test_tasks_json_lists_the_new_tasks(bedside_env):
         assert rows["ddi2013"]["data_available"] is True  # a folder counts
 
 
+def test_tasks_text_lines_up_in_columns(bedside_env):
+    """Long metric lists ("rouge_l, groundedness, hallucination_rate") widen their column, not the row."""
+    res = run_cli("eval", "tasks", env={**bedside_env, "BEDSIDE_SHARED_DATA": str(SHARED_DATA)})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert any("hallucination_rate" in line for line in lines)
+    starts = {line.index("data ok") if "data ok" in line else line.index("no data") for line in lines}
+    assert len(lines) >= 10 and len(starts) == 1
+
+
 def test_cli_pipeline_flags_are_checked(bedside_env, tmp_path):
     res = run_cli("eval", "run", "--task", "ncbi_disease", "--strategy", "pipeline", "--decoding", "free",
                   "--out", str(tmp_path / "run"), env=bedside_env)

@@ -58,10 +58,11 @@ def tasks(
     if as_json:
         echo_json(rows)
         return
-    for row in rows:
-        data = "data ok" if row["data_available"] else "no data (use --data)"
-        metrics = ", ".join(row["metrics"])
-        typer.echo(f"{row['name']:<18} v{row['version']:<3} {metrics:<22} {data:<22} {row['description']}")
+    cells = [(row["name"], f"v{row['version']}", ", ".join(row["metrics"]),
+              "data ok" if row["data_available"] else "no data (use --data)", row["description"]) for row in rows]
+    widths = [max((len(c[i]) for c in cells), default=0) for i in range(4)]  # columns as wide as their longest cell
+    for c in cells:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(c[:4], widths, strict=True)) + "  " + c[4])
 
 
 @app.command("run")
