@@ -67,3 +67,21 @@ def test_only_requested_categories_count_and_empty_input() -> None:
     assert none["per_type"][M]["strict"]["gold"] == 0
     with pytest.raises(ValueError):
         score([[]], [], [C])
+
+
+def test_scores_do_not_depend_on_the_order_of_the_spans():
+    import random
+
+    from bedside.ner.data import Span
+    from bedside.ner.metrics import score
+
+    rng = random.Random(0)
+
+    def spans(n: int) -> list[Span]:
+        return [Span(s, s + rng.randrange(1, 6), rng.choice("CD")) for s in (rng.randrange(0, 40) for _ in range(n))]
+
+    for _ in range(100):  # overlapping spans: nervaluate matched them in the order given
+        gold, pred = [spans(4)], [spans(5)]
+        shuffled_gold, shuffled_pred = [rng.sample(gold[0], 4)], [rng.sample(pred[0], 5)]
+        a, b = score(gold, pred, ["C", "D"]), score(shuffled_gold, shuffled_pred, ["C", "D"])
+        assert (a["strict"], a["partial"], a["per_type"]) == (b["strict"], b["partial"], b["per_type"])
