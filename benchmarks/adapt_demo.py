@@ -31,6 +31,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,10 +40,13 @@ DATA = Path("../shared/data/classification/symptom2disease_train.csv")
 TASK = "symptom2disease"
 
 
-def split(src: Path, work: Path, train_n: int, seed: int) -> tuple[Path, Path, int, int]:
+def split(src: Path, work: Path, train_n: int, seed: int,
+          keep: Callable[[dict[str, str]], bool] | None = None) -> tuple[Path, Path, int, int]:
     with src.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         rows, fields = list(reader), reader.fieldnames or []
+    if keep is not None:
+        rows = [r for r in rows if keep(r)]
     random.Random(seed).shuffle(rows)
     parts = {"train.csv": rows[:train_n], "dev.csv": rows[train_n:]}
     for name, part in parts.items():

@@ -3,13 +3,15 @@
 Trains ``bedside train ner --recipe default`` (NCBI-disease + BC5CDR disease + BC5CDR chemical,
 all-MiniLM-L6-v2, 2 CPU cores) into ``--out``, or with ``--summarize`` only reads an existing output
 folder. Then scores the int8 ONNX artifact on the three dev sets (strict and partial entity F1, as
-``bedside eval ner`` does), times its inference, and writes ``ner_default.{json,md}`` to
+``bedside eval ner`` does), times its inference, and writes ``ner_default.{json,md}`` (``--name``) to
 ``benchmarks/results/`` (or ``--results DIR``) with the PubMedBERT anchors beside each score and the
 fp32-vs-int8 difference recorded at training time.
 
     python benchmarks/ner_train.py --time-limit 40          # train (under an hour) and report
     python benchmarks/ner_train.py --summarize --out .artifacts/ner-minilm-v1
     python benchmarks/ner_train.py --summarize --out src/bedside/resources/ner/default   (the shipped model)
+    python benchmarks/ner_train.py --base /tmp/minilm-tapt --out /tmp/ner-tapt --name ner_tapt
+        (the same recipe from another encoder, e.g. a `bedside pretrain` output; results as ner_tapt.*)
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=None, help="minutes of training (schedule fitted to it)")
     ap.add_argument("--epochs", type=float, default=None)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--base", default=None, help="encoder to start from instead of the recipe's (name or HF folder)")
+    ap.add_argument("--name", default="ner_default", help="results file name, without extension")
     ap.add_argument("--note", default="", help="a sentence appended to the Markdown report (e.g. the load)")
     args = ap.parse_args()
 
@@ -50,9 +54,8 @@ def main() -> int:
     if not args.summarize:
         from bedside.ner.train import train
 
-        recipe.params.update(
-            {"time_limit_min": args.time_limit, "epochs": args.epochs, "threads": args.threads}, "command line"
-        )
+        recipe.params.update({"time_limit_min": args.time_limit, "epochs": args.epochs, "threads": args.threads,
+                              "base": args.base}, "command line")
         train(recipe, args.out, load_settings())
     # A training output folder holds the artifact in onnx/; a shipped model folder is the artifact itself.
     onnx_dir = args.out / "onnx" if (args.out / "onnx").is_dir() else args.out
@@ -82,7 +85,7 @@ def main() -> int:
             "n_gold": res["n_gold"],
         })
     report = {
-        "benchmark": "ner_default",
+        "benchmark": args.name,
         "command": shlex.join([sys.executable, *sys.argv]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "artifact": meta.get("artifact"),
@@ -100,7 +103,7 @@ def main() -> int:
         "scores": scores,
     }
     args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "ner_default.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.results / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
         "# Default NER model: dev scores",
         "",
@@ -119,7 +122,7 @@ def main() -> int:
     lines += ["", f"Command: `{report['command']}`", ""]
     if args.note:
         lines += [args.note, ""]
-    (args.results / "ner_default.md").write_text("\n".join(lines))
+    (args.results / f"{args.name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 
