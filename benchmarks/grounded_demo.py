@@ -11,7 +11,7 @@ Then ``bedside eval run --task iu_xray_impression`` on held-out rows for base, t
 ROUGE-L, groundedness and hallucination rate (findings the impression states that the findings text
 does not support), with bootstrap CIs.
 
-    python benchmarks/grounded_demo.py [--train-n 300] [--steps 40] [--eval-limit 60] [--lam 0.5]
+    python benchmarks/grounded_demo.py [--train-n 300] [--steps 40] [--eval-limit 60] [--lam 2]
         [--subset all|findings] [--common-tokens N] [--threads N] [--reuse]
 
 ``--subset findings`` keeps only the reports whose radiologist impression states at least one finding
@@ -80,12 +80,12 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--train-n", type=int, default=300)
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--lam", type=float, default=0.5)
+    ap.add_argument("--lam", type=float, default=2.0)
     ap.add_argument("--eval-limit", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--subset", choices=("all", "findings"), default="all")
     ap.add_argument("--common-tokens", type=int, default=None,
-                    help="distill grounded's frequent-answer-token exemption (default: its own, 50)")
+                    help="distill grounded's frequent-answer-token exemption (default: its own, 0)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for training (0: all cores)")
     ap.add_argument("--no-base", action="store_true", help="do not score the base model (the slowest to score)")
     ap.add_argument("--reuse", action="store_true",
@@ -103,7 +103,7 @@ def main() -> None:
               "--no-resume"]
     exempt = [] if args.common_tokens is None else ["--common-tokens", str(args.common_tokens)]
     grounded = "grounded" + ("" if args.common_tokens is None else f"-common{args.common_tokens}") + \
-        ("" if args.lam == 0.5 else f"-lam{args.lam:g}")
+        ("" if args.lam == 2.0 else f"-lam{args.lam:g}")
     runs = {"tuned": ["tune", *common, "--out", str(args.work / "tuned")],
             grounded: ["distill", "grounded", *common, "--lam", str(args.lam), *exempt,
                        "--out", str(args.work / grounded)]}

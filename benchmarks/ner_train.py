@@ -105,7 +105,7 @@ def main() -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
-        "# Default NER model: dev scores",
+        "# Default NER model: dev scores" if args.name == "ner_default" else f"# NER model ({args.name}): dev scores",
         "",
         f"all-MiniLM-L6-v2 token classifier, int8 ONNX {meta['artifact']['model_bytes'] / 2**20:.1f} MiB; "
         f"{meta.get('steps')} steps ({meta.get('epochs_done')} epochs) in {meta.get('train_seconds', 0) / 60:.1f} min "

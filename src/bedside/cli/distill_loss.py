@@ -88,11 +88,11 @@ def _token(
 
 def _grounded(
     lam: float | None = typer.Option(
-        None, "--lam", min=0.0, help="Weight of the penalty -log(1 - unsupported mass) (0: plain SFT) [0.5]."
+        None, "--lam", min=0.0, help="Weight of the penalty -log(1 - unsupported mass) (0: plain SFT) [2.0]."
     ),
     common_tokens: int | None = typer.Option(
         None, "--common-tokens", min=0,
-        help="The N most frequent answer tokens of the training data count as supported everywhere [50].",
+        help="The N most frequent answer tokens of the training data count as supported everywhere [0].",
     ),
 ) -> None:
     """Grounded training: LoRA on the gold answers, penalising probability on tokens absent from the prompt."""
