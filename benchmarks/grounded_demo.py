@@ -111,17 +111,16 @@ def main() -> None:
     if args.threads:  # training only (BEDSIDE_THREADS, not a flag: the recorded command stays comparable)
         os.environ["BEDSIDE_THREADS"] = str(args.threads)
     for name, cmd in runs.items():
-        done = args.work / name / "bedside-adapt.json"
-        if not (args.reuse and done.is_file() and (args.work / name / "command.txt").is_file()
-                and (args.work / name / "command.txt").read_text(encoding="utf-8") == shlex.join(cmd)):
+        done, recorded = args.work / name / "bedside-adapt.json", args.work / name / "command.txt"
+        if not (args.reuse and done.is_file() and recorded.is_file()
+                and recorded.read_text(encoding="utf-8") == shlex.join(cmd)):
             bedside(*cmd)
-            (args.work / name / "command.txt").write_text(shlex.join(cmd), encoding="utf-8")
-    os.environ.pop("BEDSIDE_THREADS", None)
-    for name, cmd in runs.items():
-        meta = json.loads((args.work / name / "bedside-adapt.json").read_text(encoding="utf-8"))
+            recorded.write_text(shlex.join(cmd), encoding="utf-8")
+        meta = json.loads(done.read_text(encoding="utf-8"))
         trained[name] = {"method": meta["method"], "steps": meta["steps"], "train_seconds": meta["train_seconds"],
                          "loss_first": meta["loss_first"], "loss_last": meta["loss_last"],
                          "command": "bedside " + shlex.join(cmd)}
+    os.environ.pop("BEDSIDE_THREADS", None)
     cells, items = {}, {}
     scored = [("tuned", str(args.work / "tuned" / "model.gguf")), (grounded, str(args.work / grounded / "model.gguf"))]
     for name, model in ([] if args.no_base else [("base", args.model)]) + scored:

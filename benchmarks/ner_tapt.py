@@ -33,17 +33,10 @@ DEV = ("ncbi_disease", "bc5cdr_disease", "bc5cdr_chem", "bc2gm")
 
 
 def sentences(path: Path) -> list[str]:
-    out, current = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            if current:
-                out.append(" ".join(current))
-            current = []
-            continue
-        current.append(line.split("\t")[0])
-    if current:
-        out.append(" ".join(current))
-    return out
+    """The file's sentences as the model sees them: tokens joined by single spaces (``read_iob``)."""
+    from bedside.ner.data import read_iob
+
+    return [ex.text for ex in read_iob(path).examples]
 
 
 def build_corpus(out: Path, per_document: int = 8) -> dict[str, int]:

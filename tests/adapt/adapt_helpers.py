@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -38,6 +39,33 @@ def tiny_llama(seed: int = 0):
     config = LlamaConfig(vocab_size=len(WORDS), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
     return LlamaForCausalLM(config).eval()
+
+
+def llama_folder(folder: Path, chat: bool = True) -> Path:
+    """The tiny random LLaMA and its tokenizer saved as an HF folder: a real ``--model`` for training."""
+    tiny_llama().save_pretrained(folder)
+    tokenizer(chat=chat).save_pretrained(folder)
+    return folder
+
+
+@contextlib.contextmanager
+def killed_after_checkpoint(monkeypatch, step: int):
+    """Inside: a run is interrupted (KeyboardInterrupt) right after its checkpoint of ``step`` is saved."""
+    from bedside.adapt.checkpoint import Checkpoints
+
+    real_save = Checkpoints.save
+
+    def save_then_stop(self, at, state):
+        path = real_save(self, at, state)
+        if at == step:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(Checkpoints, "save", save_then_stop)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(Checkpoints, "save", real_save)
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

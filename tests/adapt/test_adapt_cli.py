@@ -52,3 +52,23 @@ def test_a_finished_folder_is_not_overwritten_by_default(tmp_path, bedside_env):
     result = lora(tmp_path, bedside_env, "--data", str(DATA / "train.jsonl"))
     assert result.returncode == 2 and "exists and is not empty" in result.stderr
     assert (tmp_path / "out" / "model.gguf").read_bytes() == b"GGUF earlier result"
+
+
+def test_an_interrupted_training_command_says_where_its_saved_state_is(tmp_path, capsys):
+    """`tune` and `pretrain` share one runner: stopped half-way, it names the last checkpoint and re-raises."""
+    from types import SimpleNamespace
+
+    from bedside.adapt.checkpoint import Checkpoints, partial_dir
+    from bedside.cli.adapt import run_training
+
+    out = tmp_path / "run"
+    job = SimpleNamespace(out=out)
+
+    def interrupted(job, settings):
+        Checkpoints(partial_dir(job.out), {"run": 1}, every=1).save(3, {"step": 3})
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_training(interrupted, job, None)
+    assert f"{partial_dir(out) / 'step-000003'}; the same command resumes from there" in capsys.readouterr().err
+    assert run_training(lambda job, settings: {"steps": 1}, job, None) == {"steps": 1}

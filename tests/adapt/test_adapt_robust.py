@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from adapt_helpers import DATA, tiny_llama, tokenizer, write_jsonl
+from adapt_helpers import DATA, killed_after_checkpoint, llama_folder, tiny_llama, tokenizer, write_jsonl
 
 from bedside.adapt.features import prepare
 from bedside.adapt.records import read_jsonl
@@ -38,11 +38,7 @@ def examples():
 
 @pytest.fixture
 def base_dir(tmp_path) -> Path:
-    """The tiny random LLaMA and its tokenizer as an HF folder: a real ``--model`` for ``run_lora``."""
-    folder = tmp_path / "tiny-base"
-    tiny_llama().save_pretrained(folder)
-    tokenizer().save_pretrained(folder)
-    return folder
+    return llama_folder(tmp_path / "tiny-base")
 
 
 # -- malformed lines ---------------------------------------------------------------------------------
@@ -227,19 +223,9 @@ def test_run_lora_resumes_after_an_interruption_and_removes_its_checkpoints(base
     assert straight["data"]["train"]["skipped_lines"] == {"count": 1, "first": [f"{data}:11: not valid JSON "
                                                                                 "(Expecting value at column 1)"]}
 
-    real_save = Checkpoints.save
-
-    def killed_after_step_4(self, step, state):
-        path = real_save(self, step, state)
-        if step == 4:
-            raise KeyboardInterrupt
-        return path
-
     out = tmp_path / "resumed"
-    monkeypatch.setattr(Checkpoints, "save", killed_after_step_4)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(monkeypatch, 4), pytest.raises(KeyboardInterrupt):
         run.run_lora(lora_job(base_dir, out, data, checkpoint_every=2), settings, progress=False)
-    monkeypatch.setattr(Checkpoints, "save", real_save)
     assert not out.exists() and [p.name for p in Checkpoints(partial_dir(out), {}).steps()] == ["step-000004"]
 
     with pytest.raises(InputError, match=r"checkpoint of another run \(hyperparameters\.seed 13 -> 14\)"):

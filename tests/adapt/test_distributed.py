@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from adapt_helpers import DATA, tiny_llama, tokenizer
+from adapt_helpers import DATA, llama_folder, tiny_llama, tokenizer
 
 from bedside.adapt import distributed
 from bedside.errors import InputError
@@ -209,9 +209,7 @@ def test_two_ranks_average_their_gradients_end_identical_and_resume_exactly(tmp_
 
 
 def test_tune_under_torchrun_trains_on_two_processes_and_rank_0_writes_once(tmp_path, bedside_env):
-    base = tmp_path / "tiny-base"
-    tiny_llama().save_pretrained(base)
-    tokenizer().save_pretrained(base)
+    base = llama_folder(tmp_path / "tiny-base")
     out = tmp_path / "out"
     env = {**os.environ, **bedside_env, "OMP_NUM_THREADS": "1"}
     for key in LAUNCH_ENV:

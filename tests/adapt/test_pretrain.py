@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from adapt_helpers import tiny_llama, tokenizer
+from adapt_helpers import killed_after_checkpoint, llama_folder, tokenizer
 from typer.testing import CliRunner
 
 from bedside.adapt import corpus as cp
@@ -46,10 +46,7 @@ BERT_WORDS = ("the patient has chest pain and fever with no rash after aspirin ,
 
 
 def llama_dir(root: Path) -> Path:
-    folder = root / "tiny-llama"
-    tiny_llama().save_pretrained(folder)
-    tokenizer(chat=False).save_pretrained(folder)
-    return folder
+    return llama_folder(root / "tiny-llama", chat=False)
 
 
 def bert_dir(root: Path) -> Path:
@@ -341,19 +338,9 @@ def test_mlm_run_resumes_after_an_interruption_to_the_same_losses_and_weights(tm
     assert straight["resumed_from_step"] == 0 and not partial_dir(tmp_path / "straight").exists()
     assert straight["memory"]["full_fine_tuning"] and straight["memory"]["estimate_bytes"] > 0
 
-    real_save = Checkpoints.save
-
-    def killed_after_step_4(self, step, state):
-        path = real_save(self, step, state)
-        if step == 4:
-            raise KeyboardInterrupt
-        return path
-
     out = tmp_path / "resumed"
-    monkeypatch.setattr(Checkpoints, "save", killed_after_step_4)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_checkpoint(monkeypatch, 4), pytest.raises(KeyboardInterrupt):
         run_pretrain(_mlm_job(models, corpus, out, checkpoint_every=2), settings, progress=False)
-    monkeypatch.setattr(Checkpoints, "save", real_save)
     assert not out.exists() and [p.name for p in Checkpoints(partial_dir(out), {}).steps()] == ["step-000004"]
 
     with pytest.raises(InputError, match=r"checkpoint of another run \(options\.mask_prob 0\.15 -> 0\.2\)"):

@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from adapt_helpers import DATA, tiny_llama, tokenizer
+from adapt_helpers import DATA, llama_folder, tiny_llama, tokenizer
 from conftest import run_cli
 
 from bedside.errors import InputError
@@ -31,10 +31,7 @@ def small(**kw) -> LoraParams:
 
 @pytest.fixture
 def base_dir(tmp_path) -> Path:
-    folder = tmp_path / "tiny-base"
-    tiny_llama().save_pretrained(folder)
-    tokenizer().save_pretrained(folder)
-    return folder
+    return llama_folder(tmp_path / "tiny-base")
 
 
 @pytest.mark.skipif(CUDA and BNB, reason="this machine can run QLoRA: nothing to refuse")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -94,13 +96,8 @@ def lora(
                   params=params, gguf_type=gguf_type, export_gguf=gguf, export_hf=hf, name=name, deid=deid,
                   overwrite=overwrite, strict=strict, force=force, resume=resume, checkpoint_every=checkpoint_every,
                   qlora=qlora)
-    try:
-        meta = run_lora(job, settings)
-    except (KeyboardInterrupt, MemoryError, RuntimeError, OSError):  # not InputError: nothing trained yet
-        if distributed.is_main():
-            say_how_to_resume(out)
-        raise
-    if not distributed.is_main():  # rank 0 wrote the result and prints it
+    meta = run_training(run_lora, job, settings)
+    if meta is None:
         return
     final = out.resolve()
     outputs = meta["outputs"]
@@ -124,7 +121,21 @@ def lora(
 
 
 
-def say_how_to_resume(out: Path) -> None:
+def run_training(run: Callable[[Any, Any], dict[str, Any]], job: Any, settings: Any) -> dict[str, Any] | None:
+    """``run(job, settings)``; where it stops half-way, rank 0 says where the saved state is. Returns the
+    metadata on rank 0, None on the other processes of a launcher (rank 0 wrote the result and prints it)."""
+    from bedside.adapt import distributed
+
+    try:
+        meta = run(job, settings)
+    except (KeyboardInterrupt, MemoryError, RuntimeError, OSError):  # not InputError: nothing trained yet
+        if distributed.is_main():
+            _say_how_to_resume(job.out)
+        raise
+    return meta if distributed.is_main() else None
+
+
+def _say_how_to_resume(out: Path) -> None:
     from bedside.adapt.checkpoint import Checkpoints, partial_dir
 
     saved = Checkpoints(partial_dir(out), {}).steps()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from bedside.cli.adapt import CheckpointEveryOpt, ForceOpt, ResumeOpt, say_how_to_resume
+from bedside.cli.adapt import CheckpointEveryOpt, ForceOpt, ResumeOpt, run_training
 from bedside.cli.common import ConfigOpt, echo_json, log_to_stderr, settings_from
 
 _CORPUS_HELP = ("Text files and folders: *.txt is one document a file, *.jsonl one {\"text\": ...} a line; folders "
@@ -76,13 +76,8 @@ def pretrain(
         export_hf=hf, name=name, overwrite=overwrite, deid=deid, strict=strict, force=force, resume=resume,
         checkpoint_every=checkpoint_every,
     )
-    try:
-        meta = run_pretrain(job, settings)
-    except (KeyboardInterrupt, MemoryError, RuntimeError, OSError):  # not InputError: nothing trained yet
-        if distributed.is_main():
-            say_how_to_resume(out)
-        raise
-    if not distributed.is_main():  # rank 0 wrote the result and prints it
+    meta = run_training(run_pretrain, job, settings)
+    if meta is None:
         return
     final = out.resolve()
     outputs = meta["outputs"]
