@@ -111,3 +111,43 @@ def test_tagger_min_score_keeps_only_confident_spans():
     kept = NerDetector(shipped_model_dir(), threads=1, min_score=cut)(text)
     assert kept == [s for s in every if s.score >= cut]
     assert 0 < len(kept) < len(every) or min(s.score for s in every) >= cut
+
+
+_LOWER_NOTE = ("pt resting in bed with eyes closed, easily roused, follows commands and moves all extremities. "
+               "lungs coarse, suctioned for small amounts of thick white secretions. no changes made overnight, "
+               "abg pending this morning. ")
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a capitalised word stands out in a note typed in lower case, even one edit from an English word
+    (_LOWER_NOTE + "resp- Arthur Pepples,md aware of the plan.", ("NAME", "Arthur Pepples")),
+    (_LOWER_NOTE + "dtr-in-law Rita Wheeler was in to visit last night.", ("NAME", "Rita Wheeler")),
+    # first names taken in before the surname that was the evidence
+    ("conversation was made with martin sheppard of the ethics team.", ("NAME", "martin sheppard")),
+    ("will consult with patty kessling re home care.", ("NAME", "patty kessling")),
+    ("KEEP BAKER FAMILY UPDATED ON PLAN.", ("NAME", "BAKER")),
+    ("Family: Brother, Ed, was called by the team today.", ("NAME", "Ed")),
+    ("Children very involved. Darva Quintello cell 410-555-0101.", ("NAME", "Darva Quintello")),
+    ("Husband works for Raytheon and travels often.", ("LOCATION", "Raytheon")),
+    ("TAKEN TO MAPLE REGIONAL WHERE ENZYMES WERE POSITIVE.", ("HOSPITAL", "MAPLE REGIONAL")),
+    ("Per Zakimow 4 RN, urine output has been low.", ("HOSPITAL", "Zakimow")),
+    ("Pt went to Summit on 3/6 with abdominal pain.", ("LOCATION", "Summit")),
+])
+def test_context_finds_names_and_places(detector, text, expected):
+    assert expected in found(detector, text)
+
+
+@pytest.mark.parametrize("text, not_phi", [
+    ("Specimen sent for C. diff; contact precautions.", "diff"),
+    ("Pt was sent to Pharmacy window, then went to Dialysis.", "Pharmacy"),
+    ("Pt presented to Emergency with chest pain.", "Emergency"),
+    ("Pt went to California last year to visit.", "California"),  # a state is not PHI
+    ("Continue to supprt family through the process.", "supprt"),
+    ("Wedge 18 on PCWP 18, dobut 2.5 and IABP 1:1.", "PCWP"),
+    ("Given on FIO2 40% with sats at 95.", "FIO2"),
+    ("Keep SBP < 130 per Csurg. Freq Pulm Toilet.", "Freq"),
+    ("Diuresed with 20 lasix with little response-increased to 40.", "little"),
+    ("Will call case mgmt to start the process.", "mgmt"),
+])
+def test_context_look_alikes_are_not_phi(detector, text, not_phi):
+    assert not any(not_phi.lower() in s.text.lower() for s in detector(text))

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 from bedside.deid.spans import PhiSpan
 from bedside.deid.vocab import Vocabulary
-from bedside.deid.words import Lexicon, Phrases, Tok, cues, mixed_case, tokenize
+from bedside.deid.words import Lexicon, Phrases, Tok, capitals_inform, cues, mixed_case, proper_case, tokenize
 
 _SKIP = {":", ",", "-", "(", "is", "named", "=", "was", "--", "---", "name"}
 _LIST = {",", "and", "&", "/"}
 _WEAK_TITLES = {"ms", "miss", "sister", "father", "attending", "pcp"}
+
+
+def _surname_shape(w: str) -> bool:
+    """Long enough, with a vowel, no hyphen: "hoeller", not "mgmt" or "response-increased"."""
+    return len(w) > 3 and "-" not in w and any(c in "aeiouy" for c in w)
 
 
 class NameDetector:
@@ -45,14 +50,21 @@ class NameDetector:
         self.after_name = Phrases(c["after_name"])
         self.person_verbs = Phrases(c["person_verbs"])
 
-    def _surname_like(self, t: Tok, cased: bool) -> bool:
+    def _surname_like(self, t: Tok, cased: bool, caps: bool = False) -> bool:
         lex = self.lex
         if not lex.wordlike(t) or len(t.base) < 2 or (cased and not t.text[0].isupper()):
             return False
         if lex.clinical_term(t):
             return False
-        # in ordinary-case text a capitalised rare word after a name is a surname ("Ferdinand Halfpenny")
-        return not lex.english(t, cased) or (cased and (lex.known(t) or not lex.frequent(t)))
+        # a capitalised rare word after a name is a surname ("Ferdinand Halfpenny"), also in a note
+        # otherwise typed in lower case ("dtr-in-law Rita Hickey")
+        proper = cased or (caps and proper_case(t))
+        return not lex.english(t, proper) or (proper and (lex.known(t) or not lex.frequent(t)))
+
+    def _proper_unknown(self, t: Tok) -> bool:
+        lex = self.lex
+        return proper_case(t) and lex.wordlike(t) and _surname_shape(t.base) and not lex.english(t, True) \
+            and not lex.clinical_term(t) and t.base not in lex.v.cities and not lex.frequent(t)
 
     def _listed(self, t: Tok, cased: bool = False) -> bool:
         """A word after a relative or in a list of names: a first name, no English word, or a rare one."""
@@ -63,7 +75,7 @@ class NameDetector:
         return lex.first_name(t) or not lex.english(t, proper) or (
             not lex.frequent(t) and not lex.inflected(t.base) and len(t.base) > 2)
 
-    def _grow(self, toks: list[Tok], i: int, cased: bool) -> int:
+    def _grow(self, toks: list[Tok], i: int, cased: bool, caps: bool = False) -> int:
         """Index one past the last token of a name starting at ``toks[i]``."""
         j, extra = i + 1, 0
         if len(toks[i].text) == 1 and j < len(toks) and toks[j].text == ".":
@@ -74,15 +86,28 @@ class NameDetector:
                 break
             if len(t.text) == 1 and t.alpha and j + 1 < len(toks) and toks[j + 1].text == ".":
                 j += 2  # middle initial "A."
-            elif self._surname_like(t, cased):
+            elif self._surname_like(t, cased, caps):
                 j += 1
             elif self.lex.first_name(t) and not self.lex.clinical_term(t) and j + 1 < len(toks) \
-                    and toks[j + 1].begin - t.end <= 2 and self._surname_like(toks[j + 1], cased):
+                    and toks[j + 1].begin - t.end <= 2 and self._surname_like(toks[j + 1], cased, caps):
                 j += 2  # a middle name before the surname: "KAREN ANN YANULIS"
             else:
                 break
             extra += 1
         return j
+
+    def _first_names_before(self, toks: list[Tok], i: int, cased: bool) -> int:
+        """Index of the name's first token after taking in up to two first names right before it
+        ("martin carey", "mary theresa kondouli": the surname alone was the evidence)."""
+        lex = self.lex
+        start = i
+        while start > 0 and i - start < 2:
+            t = toks[start - 1]
+            if not (lex.wordlike(t) and lex.first_name(t) and not lex.clinical_term(t) and len(t.base) > 2) \
+                    or toks[start].begin - t.end > 2 or (cased and not proper_case(t)):
+                break
+            start -= 1
+        return start
 
     def _after(self, toks: list[Tok], i: int) -> int:
         """Skip punctuation and linking words after a cue; the index of the first candidate word."""
@@ -93,14 +118,15 @@ class NameDetector:
     def __call__(self, text: str) -> list[PhiSpan]:
         toks = tokenize(text)
         cased = mixed_case(text)
+        caps = capitals_inform(text)
         lex = self.lex
         out: list[PhiSpan] = []
         n = len(toks)
 
         def add(i: int, score: float) -> int:
             while True:
-                j = self._grow(toks, i, cased)
-                b, e = toks[i].begin, toks[j - 1].end
+                j = self._grow(toks, i, cased, caps)
+                b, e = toks[self._first_names_before(toks, i, cased)].begin, toks[j - 1].end
                 if toks[j - 1].key.endswith("'s"):
                     e -= 2
                 out.append(PhiSpan.of(text, b, e, "NAME", score, self.name))
@@ -131,7 +157,10 @@ class NameDetector:
                 j = self._after(toks, i + k)
                 while j < n and self.relations.match(toks, j):  # "proxy is granddaughter: Irene"
                     j = self._after(toks, j + self.relations.match(toks, j))
-                if j < n and self._listed(toks[j], cased) and toks[j].begin - toks[i + k - 1].end < 6:
+                # a capitalised first name after a relative even if it is also an abbreviation ("Son, Ed,")
+                short = j < n and caps and proper_case(toks[j]) and toks[j].base in lex.v.first_names \
+                    and bool(self.relations.match(toks, i))
+                if j < n and (self._listed(toks[j], cased) or short) and toks[j].begin - toks[i + k - 1].end < 6:
                     i = add(j, score)
                     continue
             k = self.verbs.match(toks, i) or self.weak.match(toks, i)
@@ -140,6 +169,12 @@ class NameDetector:
                 j = i + k
                 if j < n and lex.wordlike(toks[j]) and not lex.english(toks[j]) and (strong or lex.known(toks[j])):
                     i = add(j, 0.7 if strong else 0.6)
+                    continue
+                if j + 1 < n and lex.wordlike(toks[j]) and lex.first_name(toks[j]) and not lex.clinical_term(toks[j]) \
+                        and toks[j + 1].begin - toks[j].end == 1 and lex.wordlike(toks[j + 1]) \
+                        and _surname_shape(toks[j + 1].base) and not lex.english(toks[j + 1]) \
+                        and not lex.clinical_term(toks[j + 1]):
+                    i = add(j, 0.65)  # "consult with patty hoeller": a first name that is also a word, and a surname
                     continue
             if "-" in t.key:  # "DAUGHTER-KRISSY": a cue and a name joined by a hyphen
                 head, _, rest = t.text.partition("-")
@@ -172,6 +207,14 @@ class NameDetector:
                         and (not cased or (t.text[0].isupper() and w.text[0].isupper())):
                     i = add(i, 0.65)
                     continue
+            if i + 1 < n and toks[i + 1].key == "family" and toks[i + 1].begin - t.end == 1 and lex.wordlike(t) \
+                    and len(t.base) > 2 and not lex.clinical_term(t) and lex.known(t):
+                i = add(i, 0.7)  # "keep ROMERO FAMILY aware" (not "supprt family")
+                continue
+            if cased and i + 1 < n and self._proper_unknown(t) and self._proper_unknown(toks[i + 1]) \
+                    and toks[i + 1].begin - t.end == 1:
+                i = add(i, 0.6)  # "Lopie Certusi": two capitalised words that are no English, clinical or place words
+                continue
             if lex.wordlike(t) and len(t.base) > 2 and not lex.english(t):
                 if lex.known(t):
                     i = add(i, 0.6)
@@ -181,7 +224,7 @@ class NameDetector:
                     start = i - 2 if i >= 2 and toks[i - 1].text == "." and len(toks[i - 2].text) == 1 else i
                     out.append(PhiSpan.of(text, toks[start].begin, t.end, "NAME", 0.7, self.name))
             i += 1
-        return out + self._signatures(text, toks, cased)
+        return out + self._signatures(text, toks, cased, caps)
 
     def _title_ok(self, toks: list[Tok], i: int, j: int) -> bool:
         """Weak titles ("ms" is also mental status) need a word that is no English word, and no colon."""
@@ -189,7 +232,7 @@ class NameDetector:
             return not self.lex.english(toks[j]) and toks[i + 1].text != ":"
         return not self.lex.clinical_term(toks[j]) or self.lex.known(toks[j])
 
-    def _signatures(self, text: str, toks: list[Tok], cased: bool) -> list[PhiSpan]:
+    def _signatures(self, text: str, toks: list[Tok], cased: bool, caps: bool = False) -> list[PhiSpan]:
         """Name-like words right before a credential: "Bernard Foley CRT", "J. Yi, MD", "Mary Hulse, R.N.".
 
         "PA", "DO" and "PT" are also clinical abbreviations, so before them the words need a known first
@@ -211,7 +254,8 @@ class NameDetector:
                     j -= 1  # an initial
                     start = j
                     evidence += strong_credential
-                elif lex.wordlike(w) and len(w.base) > 2 and (not lex.english(w) or lex.first_name(w)):
+                elif lex.wordlike(w) and len(w.base) > 2 and (
+                        not lex.english(w, caps and proper_case(w)) or lex.first_name(w)):
                     start = j
                     first = first or lex.first_name(w)
                     evidence += not lex.clinical_term(w) or lex.first_name(w)

@@ -19,11 +19,13 @@ import re
 
 from bedside.deid.spans import PhiSpan
 from bedside.deid.vocab import Vocabulary
-from bedside.deid.words import Lexicon, Phrases, Tok, cues, mixed_case, tokenize
+from bedside.deid.words import Lexicon, Phrases, Tok, cues, mixed_case, proper_case, tokenize
 
 _WARD_CODE = re.compile(r"[a-z]{1,2}\d+")  # "q2" (every 2 hours), "d5"
 _EMERGENCY = {"er", "ew", "ed"}
 _UNIVERSITY = {"u", "univ", "university"}
+_WARD_AFTER = {"rn", "rns", "nurse", "this", "today", "tonight", "tomorrow", "when", "once", "for", "and", "at", "on"}
+_WARD_BEFORE = {"transfer", "transferred", "tx", "to", "from", "per", "on", "at", "in", ":"}
 
 
 class PlaceDetector:
@@ -91,8 +93,15 @@ class PlaceDetector:
                             and toks[e].begin - toks[e - 1].end <= 1:
                         e += 1
                     out.append(PhiSpan.of(text, toks[j].begin, toks[e - 1].end, "LOCATION", 0.7, self.name))
+                elif j < n and cased and proper_case(toks[j]) and self._placeword(toks[j]) \
+                        and not self.lex.clinical_term(toks[j]) and toks[j].base not in self.lex.v.medical_words \
+                        and toks[j].key not in self.states:
+                    # "went to Harbor": one capitalised word after a cue in ordinary-case text (a state is not PHI)
+                    out.append(PhiSpan.of(text, toks[j].begin, toks[j].end, "LOCATION", 0.6, self.name))
             if i + 1 < n and toks[i + 1].key in _EMERGENCY and self._placeword(t) and self._unknown(t) \
                     and 2 <= len(t.text) <= 12 and toks[i + 1].begin - t.end == 1:
+                out.append(PhiSpan.of(text, t.begin, t.end, "HOSPITAL", 0.6, self.name))
+            if self._ward(toks, i):
                 out.append(PhiSpan.of(text, t.begin, t.end, "HOSPITAL", 0.6, self.name))
             k = self.cities.match(toks, i)
             if k:
@@ -101,6 +110,26 @@ class PlaceDetector:
                         (self._unknown(t) and (not cased or t.text[0].isupper())):
                     out.append(PhiSpan.of(text, t.begin, words[-1].end, "LOCATION", 0.75, self.name))
         return out
+
+    def _ward(self, toks: list[Tok], i: int) -> bool:
+        """A ward: a word that is no English or clinical word and a number, after a word that leads to a
+        place ("TRANSFER QUARTERMAIN 2", "per Quartermain 3 RN", "plan: QUARTERMAIN 2"); without that
+        lead, a word and a number is mostly a measurement ("PCWP 18", "IABP 1:1", "dobut 2.5")."""
+        n, t = len(toks), toks[i]
+        if not (0 < i and i + 1 < n and t.text.isalpha() and len(t.text) >= 6 and toks[i - 1].key in _WARD_BEFORE):
+            return False
+        num = toks[i + 1]
+        if not (num.text.isdigit() and len(num.text) <= 2 and num.begin - t.end == 1):
+            return False
+        if i + 2 < n:
+            after = toks[i + 2]
+            glued = after.begin == num.end
+            if glued and (after.text not in ".,;)" or (i + 3 < n and toks[i + 3].begin == after.end
+                                                        and toks[i + 3].text.isdigit())):
+                return False  # "2.5", "1:1", "40%", "3/5"
+            if after.alpha and after.key not in _WARD_AFTER:
+                return False  # "10 mg", "2 additional"
+        return self._placeword(t) and self._unknown(t) and not self.lex.known(t) and not self.lex.frequent(t)
 
     def _before_suffix(self, text: str, toks: list[Tok], i: int, k: int, *, strict: bool, cased: bool) -> list[PhiSpan]:
         j = i
@@ -117,7 +146,8 @@ class PlaceDetector:
         if not words:
             return []
         english = [self.lex.english(w) and not (cased and w.text[0].isupper()) for w in words]
-        if strict and any(english):
+        # after a cue English words can name a place too: "taken to LAUREL REGIONAL", "screened by Holy Cross Rehab"
+        if strict and any(english) and not (j > 0 and self.cues.ends_at(toks, j - 1)):
             return []
         if not strict and len(words) == 1 and english[0] and words[0].base in self.single_stop:
             return []  # "leave hospital", "day hospital"; "Union Hospital" and "holy cross hospital" pass

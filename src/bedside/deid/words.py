@@ -71,13 +71,29 @@ def cues() -> dict:
     return json.loads(resources.files("bedside").joinpath("resources/deid/cues.json").read_text(encoding="utf-8"))
 
 
-def mixed_case(text: str) -> bool:
-    """Whether the note is written in ordinary case, so that capitals carry information."""
+def _upper_share(text: str) -> float | None:
     letters = [c for c in text[:20000] if c.isalpha()]
     if len(letters) < 20:
-        return False
-    upper = sum(c.isupper() for c in letters) / len(letters)
-    return 0.02 < upper < 0.5
+        return None
+    return sum(c.isupper() for c in letters) / len(letters)
+
+
+def mixed_case(text: str) -> bool:
+    """Whether the note is written in ordinary case, so that capitals carry information."""
+    upper = _upper_share(text)
+    return upper is not None and 0.02 < upper < 0.5
+
+
+def capitals_inform(text: str) -> bool:
+    """Whether a capitalised word stands out: ordinary-case notes and lower-case ones ("resp- Arthur
+    Peppler,MD" in a note typed without capitals), not all-capitals notes."""
+    upper = _upper_share(text)
+    return upper is not None and upper < 0.5
+
+
+def proper_case(t: Tok) -> bool:
+    """"Peppler", not "PEPPLER" or "peppler"."""
+    return t.text[0].isupper() and t.text[1:].islower() and len(t.text) > 1
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
