@@ -85,6 +85,12 @@ def test_list_of_drugs_on_one_line(pipeline):
     assert attributes(doc, "atorvastatin") == {"DOSAGE": ["40 mg"], "FREQUENCY": ["qhs"]}
 
 
+def test_a_medication_and_its_name_in_brackets_share_the_sig(pipeline):
+    doc = run(pipeline, "Started warfarin (Coumadin) 5 mg daily; metoprolol 25 mg BID.")
+    assert attributes(doc, "warfarin") == attributes(doc, "Coumadin") == {"DOSAGE": ["5 mg"], "FREQUENCY": ["daily"]}
+    assert attributes(doc, "metoprolol") == {"DOSAGE": ["25 mg"], "FREQUENCY": ["BID"]}
+
+
 def test_attributes_are_not_guessed_across_other_entities(pipeline):
     text = "AFib on apixaban 5 mg BID, CKD who presents with dyspnea x 3 days. Lasix 40 mg IV, daily weights."
     doc = run(pipeline, text)

@@ -27,6 +27,8 @@ _CHAIN_GAP = re.compile(
     re.I)
 # Between an attribute and the medication right after it: "IV furosemide", "2 tablets of aspirin".
 _PREFIX_GAP = re.compile(r"(?:[\s\-]|\bof\b)*", re.I)
+_ALIAS_OPEN = re.compile(r"\s*[(\[]\s*")  # between a medication and its other name: "warfarin (Coumadin)"
+_ALIAS_CLOSE = re.compile(r"\s*[)\]]")
 _NEAREST_LIMIT = 120  # characters: farther than this, an attribute is not guessed onto a medication
 _PREFIX_LIMIT = 40
 _NOT_SIG = "NOT_SIG"  # "daily weights": matched so that "daily" inside it is not a frequency
@@ -123,7 +125,7 @@ class Sig:
                 else:
                     k, score = chosen
                     links.append(Link(med_groups[si][k], a, score))
-        return resolve_amounts(links, left)
+        return resolve_amounts(links + _shared_with_aliases(doc.text, meds, links), left)
 
     def _choose(
         self, text: str, a: Span, meds: _Sorted, attrs: _Sorted, walls: Occupied,
@@ -143,6 +145,26 @@ class Sig:
             if distance <= _NEAREST_LIMIT and not walls.hits(m.end, a.begin):
                 return k_before, round(max(0.5, 0.85 - 0.003 * distance), 4)
         return None
+
+
+def _shared_with_aliases(text: str, meds: Sequence[Span], links: list[Link]) -> list[Link]:
+    """A medication and its other name in brackets right after it share their sig: "warfarin (Coumadin)
+    5 mg daily", "methotrexate (MTX) 12 g/m2" (each mention gets the dose; Comprehend Medical repeats
+    attributes per entity the same way). An attribute type the other mention already has is not added."""
+    order = sorted(range(len(meds)), key=lambda i: meds[i].begin)
+    partner: dict[int, int] = {}
+    for x, y in zip(order, order[1:], strict=False):
+        if _ALIAS_OPEN.fullmatch(text, meds[x].end, meds[y].begin) and _ALIAS_CLOSE.match(text, meds[y].end):
+            partner[x], partner[y] = y, x
+    if not partner:
+        return []
+    has = {(link.entity, link.attribute.type) for link in links}
+    out = []
+    for link in links:
+        other = partner.get(link.entity)
+        if other is not None and (other, link.attribute.type) not in has:
+            out.append(Link(other, link.attribute, link.relationship_score))
+    return out
 
 
 def resolve_amounts(links: list[Link], left: list[Span]) -> tuple[list[Link], list[Span]]:
