@@ -24,6 +24,8 @@ from bedside.deid.words import Lexicon, Phrases, Tok, cues, mixed_case, proper_c
 _WARD_CODE = re.compile(r"[a-z]{1,2}\d+")  # "q2" (every 2 hours), "d5"
 _EMERGENCY = {"er", "ew", "ed"}
 _UNIVERSITY = {"u", "univ", "university"}
+_STREET = {"st", "street", "ave", "avenue", "rd", "road", "blvd", "boulevard", "lane", "ln", "drive", "terrace",
+           "parkway", "pkwy", "circle", "highway", "hwy", "row"}
 _WARD_AFTER = {"rn", "rns", "nurse", "this", "today", "tonight", "tomorrow", "when", "once", "for", "and", "at", "on"}
 _WARD_BEFORE = {"transfer", "transferred", "tx", "to", "from", "per", "on", "at", "in", ":"}
 
@@ -101,6 +103,8 @@ class PlaceDetector:
             if i + 1 < n and toks[i + 1].key in _EMERGENCY and self._placeword(t) and self._unknown(t) \
                     and 2 <= len(t.text) <= 12 and toks[i + 1].begin - t.end == 1:
                 out.append(PhiSpan.of(text, t.begin, t.end, "HOSPITAL", 0.6, self.name))
+            if t.key in _STREET and i >= 2:
+                out += self._town_after_street(text, toks, i, cased)
             if self._ward(toks, i):
                 out.append(PhiSpan.of(text, t.begin, t.end, "HOSPITAL", 0.6, self.name))
             k = self.cities.match(toks, i)
@@ -110,6 +114,26 @@ class PlaceDetector:
                         (self._unknown(t) and (not cased or t.text[0].isupper())):
                     out.append(PhiSpan.of(text, t.begin, words[-1].end, "LOCATION", 0.75, self.name))
         return out
+
+    def _town_after_street(self, text: str, toks: list[Tok], i: int, cased: bool) -> list[PhiSpan]:
+        """The town after a street address: "19 Clover St. in Lansdowne", "4 Elm Road, Towson"."""
+        name = toks[i - 1]  # the street's name, after the house number ("80-100 ST" is sinus tachycardia)
+        if not (name.alpha and len(name.text) >= 3 and any(w.text.isdigit() and len(w.text) <= 5
+                                                          for w in toks[max(0, i - 4):i - 1])):
+            return []
+        n, j = len(toks), i + 1
+        while j < n and toks[j].text in ".," and j - i <= 2:
+            j += 1
+        if j < n and toks[j].key == "in":
+            j += 1
+        if j >= n or toks[j].begin - toks[i].end > 6 or not self._placeword(toks[j]):
+            return []
+        w = toks[j]
+        if not ((cased and proper_case(w)) or self._unknown(w)) or w.key in self.states:
+            return []
+        e = j + 1 if j + 1 < n and proper_case(toks[j + 1]) and cased and toks[j + 1].key not in self.not_places \
+            and toks[j + 1].begin - w.end == 1 else j
+        return [PhiSpan.of(text, w.begin, toks[e].end, "LOCATION", 0.7, self.name)]
 
     def _ward(self, toks: list[Tok], i: int) -> bool:
         """A ward: a word that is no English or clinical word and a number, after a word that leads to a

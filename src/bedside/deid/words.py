@@ -148,7 +148,9 @@ class Lexicon:
             return False
         if w not in self._typo_cache:
             near = self.v.frequent_words
-            self._typo_cache[w] = any(x in near or x in self.v.medical_words or x in self.clinical for x in _edits1(w))
+            # a misspelling of a name is no English word ("Dominico" is near "dominic", a frequent word)
+            self._typo_cache[w] = any((x in near and not self.v.is_name(x)) or x in self.v.medical_words
+                                      or x in self.clinical for x in _edits1(w))
         return self._typo_cache[w]
 
     def inflected(self, w: str) -> bool:
