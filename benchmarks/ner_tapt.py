@@ -12,7 +12,7 @@ Does continuing MiniLM's pre-training on the text the entity model is trained on
 3. ``benchmarks/ner_train.py --base <that folder>``: the default recipe from the adapted encoder,
    scored on the three dev sets beside the recipe's own model (ner_default.md).
 
-    python benchmarks/ner_tapt.py [--epochs 1] [--work /tmp/tapt]
+    python benchmarks/ner_tapt.py [--epochs 1] [--work /tmp/tapt] [--start minilm|FOLDER] [--name ner_tapt]
 
 Writes benchmarks/results/ner_tapt.{json,md} (through ner_train.py) with the pre-training run's
 figures in its note.
@@ -70,23 +70,27 @@ def main() -> int:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--start", default="minilm",
+                    help="encoder to continue: minilm, or an earlier run's folder (more epochs, same corpus)")
+    ap.add_argument("--name", default="ner_tapt", help="results file name (benchmarks/results/NAME.md)")
     args = ap.parse_args()
     corpus = args.work / "corpus.jsonl"
     stats = build_corpus(corpus)
     print(json.dumps(stats), file=sys.stderr)
-    encoder = args.work / "minilm-tapt"
-    cmd = [sys.executable, "-m", "bedside", "pretrain", str(corpus), "--model", "minilm", "--out", str(encoder),
+    encoder = args.work / ("minilm-tapt" if args.start == "minilm" else f"{Path(args.start).name}+{args.epochs:g}")
+    cmd = [sys.executable, "-m", "bedside", "pretrain", str(corpus), "--model", args.start, "--out", str(encoder),
            "--no-deid", "--epochs", str(args.epochs), "--batch-size", "16", "--max-len", "128", "--lr", str(args.lr),
            "--eval-fraction", "0.02", "--threads", str(args.threads), "--overwrite"]
     subprocess.run(cmd, check=True)  # published corpora of PubMed text: nothing to de-identify
     meta = json.loads((encoder / "bedside-pretrain.json").read_text(encoding="utf-8"))
-    note = (f"Recipe default from a MiniLM continued by masked-LM pre-training (`bedside pretrain`) on "
+    start = "" if args.start == "minilm" else f" (continuing {args.start}, itself pre-trained on the same corpus)"
+    note = (f"Recipe default from a MiniLM continued by masked-LM pre-training (`bedside pretrain`{start}) on "
             f"{stats['sentences']} training sentences of {', '.join(TRAIN)} ({stats['words']} words; "
             f"{stats['left_out_in_dev']} also in a dev file left out): {meta['steps']} steps, "
             f"{meta['train_seconds'] / 60:.1f} min, held-out MLM loss {meta['eval']['before']['loss']:.2f} -> "
             f"{meta['eval']['after']['loss']:.2f}. Compare with ner_default.md (the same recipe from minilm).")
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "ner_train.py"), "--base", str(encoder),
-                    "--out", str(args.work / "ner"), "--name", "ner_tapt", "--time-limit", "80",
+                    "--out", str(args.work / f"ner-{args.name}"), "--name", args.name, "--time-limit", "80",
                     "--threads", str(args.threads), "--note", note], check=True)
     return 0
 

@@ -1,21 +1,24 @@
 """Copy a trained entity model into the package as the default for `bedside extract`.
 
-    python scripts/ship_ner_model.py .artifacts/ner-minilm-v2
+    python scripts/ship_ner_model.py .artifacts/ner-minilm-v2 [--label-bias MEDICAL_CONDITION=-1.5 ...]
 
 Copies model.onnx and tokenizer.json from DIR/onnx (or DIR) to src/bedside/resources/ner/default/
 and writes its bedside-ner.json with machine-specific paths made relative (data files keep their
 name and sha256; the base model keeps its name and sha256), so the shipped metadata says how the
-model was made without naming this machine's folders.
+model was made without naming this machine's folders. ``--label-bias`` sets the per-category logit
+offsets the model is run with (chosen on dev with train-only models: benchmarks/ner_calibrate.py);
+DIR may be the shipped folder itself, to change only its metadata.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
 from pathlib import Path
 
-from bedside.ner.infer import META_FILE, MODEL_FILE, TOKENIZER_FILE, artifact_dir, read_meta
+from bedside.ner.infer import META_FILE, MODEL_FILE, TOKENIZER_FILE, artifact_dir, bias_vector, read_meta
 
 DEST = Path(__file__).resolve().parents[1] / "src/bedside/resources/ner/default"
 LIMIT = 30 * 1024 * 1024  # the issue's budget for the shipped artifact
@@ -26,9 +29,14 @@ def _relative(path: str) -> str:
     return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
 
 
-def main(src: str) -> None:
+def main(src: str, label_bias: dict[str, float] | None = None, source: str | None = None) -> None:
     folder = artifact_dir(Path(src))
     meta = read_meta(folder)
+    if label_bias is not None:
+        bias_vector(meta["labels"], label_bias)  # unknown categories and non-numbers fail here
+        meta["label_bias"] = label_bias
+        if source:
+            meta["label_bias_source"] = source
     size = (folder / MODEL_FILE).stat().st_size
     if size > LIMIT:
         sys.exit(f"{folder / MODEL_FILE} is {size} bytes; the shipped model must be at most {LIMIT}")
@@ -41,12 +49,24 @@ def main(src: str) -> None:
         meta["recipe"] = Path(meta["recipe"]).name
     DEST.mkdir(parents=True, exist_ok=True)
     for name in (MODEL_FILE, TOKENIZER_FILE):
-        shutil.copyfile(folder / name, DEST / name)
+        if (folder / name).resolve() != (DEST / name).resolve():
+            shutil.copyfile(folder / name, DEST / name)
     (DEST / META_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     print(f"shipped {folder} -> {DEST} ({size / 2**20:.1f} MiB)")
 
 
+def _pair(item: str) -> tuple[str, float]:
+    cat, sep, value = item.partition("=")
+    try:
+        return cat, float(value) if sep else float("nan")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CATEGORY=NUMBER, not {item!r}") from None
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    main(sys.argv[1])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("artifact")
+    ap.add_argument("--label-bias", type=_pair, action="append", help="CATEGORY=OFFSET (repeatable)")
+    ap.add_argument("--label-bias-source", help="where the offsets were measured (recorded in the metadata)")
+    args = ap.parse_args()
+    main(args.artifact, dict(args.label_bias) if args.label_bias else None, args.label_bias_source)

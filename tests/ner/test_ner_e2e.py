@@ -48,8 +48,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, P
         "chem_dev": head(NER_DATA / "bc5cdr_chem/dev.tsv", root / "chem_dev.tsv", 12),
     }
     out = root / "model"
+    recipe = root / "recipe.json"  # only for its label_bias: --train/--dev replace its (empty) lists
+    recipe.write_text(json.dumps({"label_bias": {"MEDICATION": -0.25}}), encoding="utf-8")
     result = CliRunner().invoke(app, [
-        "train", "ner", "--out", str(out),
+        "train", "ner", "--out", str(out), "--recipe", str(recipe),
         "--train", f"{files['ncbi']}:MEDICAL_CONDITION", "--train", str(files["dis"]), "--train", str(files["chem"]),
         "--dev", f"{files['ncbi_dev']}:MEDICAL_CONDITION", "--dev", f"{files['chem_dev']}:MEDICATION",
         "--max-steps", "24", "--batch-size", "8", "--lr", "5e-4", "--max-len", "64", "--threads", "2",
@@ -77,6 +79,7 @@ def test_training_writes_a_self_describing_compact_artifact(trained) -> None:
     assert meta["artifact"]["model_bytes"] == (onnx / "model.onnx").stat().st_size
     assert meta["versions"]["onnxruntime"] and meta["train_seconds"] > 0
     assert not (out / "onnx-fp32").exists()
+    assert meta["label_bias"] == {"MEDICATION": -0.25}  # from the recipe, applied by every NerModel
 
 
 def test_inference_spans_match_the_input_text(trained) -> None:

@@ -55,6 +55,10 @@ def test_json_recipe_relative_to_its_folder_and_overrides(tmp_path: Path) -> Non
     ('[[train]]\ncategory = "X"\n', "needs a 'path'"),
     ('[[train]]\npath = "a"\ncategory = "bad-name"\n', "invalid entity category"),
     ('not toml at all [', "cannot parse"),
+    ('label_bias = 2\n', "label_bias must be a table"),
+    ('[label_bias]\nMEDICATION = "low"\n', "label_bias.MEDICATION must be a number"),
+    ('[label_bias]\nMEDICATION = true\n', "must be a number"),
+    ('[label_bias]\nbad-name = -1\n', "invalid entity category"),
 ])
 def test_recipe_errors(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "r.toml"
@@ -76,3 +80,10 @@ def test_time_limit_refits_the_schedule() -> None:
     assert fit_schedule(1000, 100, elapsed=100.0, remaining=300.0) == 400  # 1 s/step, 300 s left
     assert fit_schedule(1000, 100, elapsed=100.0, remaining=5000.0) == 1000  # never beyond the plan
     assert fit_schedule(1000, 100, elapsed=100.0, remaining=-3.0) == 101  # past the deadline: stop next step
+
+
+def test_label_bias_table(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text('[label_bias]\nMEDICAL_CONDITION = -1.5\nMEDICATION = 0\n')
+    assert load_recipe(str(path)).label_bias == {"MEDICAL_CONDITION": -1.5, "MEDICATION": 0.0}
+    assert load_recipe("default", tmp_path).label_bias == load_recipe("shipped", tmp_path).label_bias

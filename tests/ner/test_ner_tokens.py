@@ -116,3 +116,17 @@ def test_predict_maps_window_outputs_back_to_text_offsets() -> None:
         for e in ents:
             assert text[e.begin_offset:e.end_offset] == e.text and e.text.lower() == "aspirin"
             assert e.category == "MEDICATION" and 0 < e.score <= 1
+
+
+def test_bias_vector_offsets_a_category_and_rejects_what_it_cannot_apply() -> None:
+    from bedside.errors import InputError
+    from bedside.ner.infer import bias_vector
+
+    labels = ["O", "B-MEDICAL_CONDITION", "I-MEDICAL_CONDITION", "B-MEDICATION", "I-MEDICATION"]
+    assert bias_vector(labels, {"MEDICAL_CONDITION": -1.5}).tolist() == [0.0, -1.5, -1.5, 0.0, 0.0]
+    assert bias_vector(labels, {}) is None and bias_vector(labels, {"MEDICATION": 0}) is None
+    with pytest.raises(InputError, match="unknown category 'GENE'"):
+        bias_vector(labels, {"GENE": -1})
+    for bad in ("low", True, float("nan")):
+        with pytest.raises(InputError, match="finite number"):
+            bias_vector(labels, {"MEDICATION": bad})

@@ -75,6 +75,30 @@ def predict(
     ]
 
 
+def bias_vector(labels: list[str], label_bias: dict[str, float] | None, where: str = "label_bias") -> np.ndarray | None:
+    """Per-label logit offsets from ``{category: offset}`` (added to the category's B- and I- logits).
+
+    A negative offset asks for more evidence before a word is tagged with the category: it trades
+    recall for precision. The shipped model's offsets were chosen on dev sets with models that never
+    trained on them (benchmarks/results/ner_calibration.md).
+    """
+    if not label_bias:
+        return None
+    if not isinstance(label_bias, dict):
+        raise InputError(f"{where}: expected {{category: offset}}, not {type(label_bias).__name__}")
+    known = {lab[2:] for lab in labels if lab != "O"}
+    vec = np.zeros(len(labels), dtype=np.float32)
+    for cat, value in label_bias.items():
+        if cat not in known:
+            raise InputError(f"{where}: unknown category {cat!r} (the model has {', '.join(sorted(known))})")
+        if not isinstance(value, int | float) or isinstance(value, bool) or not np.isfinite(value):
+            raise InputError(f"{where}: offset for {cat} must be a finite number, not {value!r}")
+        for j, lab in enumerate(labels):
+            if lab[2:] == cat:
+                vec[j] = value
+    return vec if vec.any() else None
+
+
 def artifact_dir(path: Path) -> Path:
     """The folder holding model.onnx: ``path`` itself or its ``onnx/`` (a training output folder)."""
     for cand in (path, path / "onnx"):
@@ -125,9 +149,14 @@ class NerModel:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelUnavailableError(f"{self.path / MODEL_FILE}: cannot load ONNX model ({exc})") from exc
         self.batch_size = batch_size
+        try:
+            self.bias = bias_vector(self.labels, self.meta.get("label_bias"), f"{self.path / META_FILE} label_bias")
+        except InputError as exc:
+            raise ModelUnavailableError(str(exc)) from exc
 
     def run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        logits = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        return logits if self.bias is None else logits + self.bias
 
     def predict(self, texts: list[str], *, progress: Progress | None = None) -> list[list[Entity]]:
         for i, t in enumerate(texts):

@@ -11,6 +11,8 @@ A recipe is a TOML or JSON file, or the name of one bundled in ``bedside/ner/rec
     category = "MEDICAL_CONDITION"
     [params]
     epochs = 3
+    [label_bias]                      # optional logit offsets per category, stored with the model
+    MEDICAL_CONDITION = -1.5
 
 Relative corpus paths resolve against ``--data-root`` when given, else against the recipe's folder.
 """
@@ -71,6 +73,7 @@ class Recipe:
     train: list[CorpusRef] = field(default_factory=list)
     dev: list[CorpusRef] = field(default_factory=list)
     params: TrainParams = field(default_factory=TrainParams)
+    label_bias: dict[str, float] = field(default_factory=dict)  # see bedside.ner.infer.bias_vector
     source: str = "command line"
 
 
@@ -93,14 +96,30 @@ def load_recipe(spec: str, data_root: Path | None = None) -> Recipe:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"recipe {path}: cannot parse: {exc}") from exc
     root = data_root or path.parent
-    unknown = set(data) - {"train", "dev", "params", "base", "description"}
+    unknown = set(data) - {"train", "dev", "params", "base", "description", "label_bias"}
     if unknown:
         raise InputError(f"recipe {path}: unknown keys {', '.join(sorted(unknown))}")
     recipe = Recipe(source=str(path))
     recipe.train = [_corpus(c, root, path) for c in data.get("train", [])]
     recipe.dev = [_corpus(c, root, path) for c in data.get("dev", [])]
     recipe.params.update({"base": data.get("base"), **data.get("params", {})}, f"recipe {path}")
+    recipe.label_bias = _label_bias(data.get("label_bias", {}), path)
     return recipe
+
+
+def _label_bias(table: Any, where: Path) -> dict[str, float]:
+    if not isinstance(table, dict):
+        raise InputError(f"recipe {where}: label_bias must be a table of category = number")
+    out = {}
+    for cat, value in table.items():
+        try:
+            cat = check_category(cat)
+        except ValueError as exc:
+            raise InputError(f"recipe {where}: label_bias: {exc}") from exc
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"recipe {where}: label_bias.{cat} must be a number, not {value!r}")
+        out[cat] = float(value)
+    return out
 
 
 def _corpus(entry: Any, root: Path, where: Path) -> CorpusRef:

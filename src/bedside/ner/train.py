@@ -40,7 +40,7 @@ from bedside.errors import InputError
 from bedside.ner import export
 from bedside.ner.data import Corpus, Example, merge, read_corpus
 from bedside.ner.evaluate import evaluate, headline
-from bedside.ner.infer import FORMAT, META_FILE, TOKENIZER_FILE, predict
+from bedside.ner.infer import FORMAT, META_FILE, TOKENIZER_FILE, bias_vector, predict
 from bedside.ner.labels import CATEGORIES, bio_labels
 from bedside.ner.meta import git_revision, versions
 from bedside.ner.recipe import Recipe, TrainParams
@@ -197,6 +197,7 @@ def train(recipe: Recipe, out: Path, settings: Settings, *, strict: bool = False
     # Known categories in schema order, then any others alphabetically: a stable label order.
     categories = [c for c in CATEGORIES if c in found] + sorted(found - set(CATEGORIES))
     labels = bio_labels(categories)
+    bias = bias_vector(labels, recipe.label_bias, f"recipe {recipe.source}")  # fails before training, not after
     unscored = [str(c.ref) for c in dev_corpora if not c.categories <= found]
     if unscored:
         raise InputError(f"dev corpora with categories the training data lacks: {', '.join(unscored)}")
@@ -273,6 +274,7 @@ def train(recipe: Recipe, out: Path, settings: Settings, *, strict: bool = False
         "hyperparameters": dataclasses.asdict(p),
         "seed": p.seed,
         "recipe": recipe.source,
+        **({"label_bias": recipe.label_bias} if recipe.label_bias else {}),
         "train_data": [c.summary() for c in train_corpora],
         "merge": dataclasses.asdict(merged),
         "train_sentences": len(examples),
@@ -290,7 +292,8 @@ def train(recipe: Recipe, out: Path, settings: Settings, *, strict: bool = False
     if dev_corpora:
         def torch_runner(x: np.ndarray, m: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                return model(input_ids=torch.from_numpy(x), attention_mask=torch.from_numpy(m)).logits.numpy()
+                logits = model(input_ids=torch.from_numpy(x), attention_mask=torch.from_numpy(m)).logits.numpy()
+            return logits if bias is None else logits + bias  # as the exported artifact applies it
 
         dev["torch_fp32"] = evaluate(
             dev_corpora, lambda t: predict(t, encoder, labels, torch_runner, batch_size=64)
