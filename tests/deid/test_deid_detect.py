@@ -135,6 +135,15 @@ _LOWER_NOTE = ("pt resting in bed with eyes closed, easily roused, follows comma
     ("Lives at 42 Juniper Road in Ellicott with her son.", ("LOCATION", "Ellicott")),
     # one letter from a frequent word that is itself a name ("dominic") is no misspelling of English
     ("PLAN TO MEET R. DOMINICO FROM THE AGENCY.", ("NAME", "R. DOMINICO")),
+    # "aware" glued to the next word, and the initial glued to the word before
+    ("GIVEN SUCRALFATE-T. PELUSIO AWARE-WILL RECHECK.", ("NAME", "PELUSIO")),
+    ("GIVEN SUCRALFATE-T. PELUSIO AWARE-WILL RECHECK.", ("NAME", "T")),
+    ("HAS NOT SPOKEN WITH MRS K. ABOUT DISCHARGE.", ("NAME", "K.")),
+    ("Family drove up from the Western Shore overnight.", ("LOCATION", "Western Shore")),
+    ("Came from the VA in Towsonville last week.", ("LOCATION", "Towsonville")),
+    ("Family prefers St K. over the others.", ("HOSPITAL", "St K")),
+    ("FOLLOWED BY THE RENAL TEAM AT BMH FOR YEARS.", ("HOSPITAL", "BMH")),
+    ("nursing progress note 3->4 dec", ("DATE", "3")),
 ])
 def test_context_finds_names_and_places(detector, text, expected):
     assert expected in found(detector, text)
@@ -152,6 +161,9 @@ def test_context_finds_names_and_places(detector, text, expected):
     ("Diuresed with 20 lasix with little response-increased to 40.", "little"),
     ("Will call case mgmt to start the process.", "mgmt"),
     ("HR 90-110 ST. Stable BP off neo.", "Stable"),
+    ("OOB UP TO CH. TOL WELL.", "CH"),  # the chair
+    ("Pt given NPH to cover; ST A. FIB on monitor.", "NPH"),
+    ("May take 1-2 may be needed at night.", "1"),
 ])
 def test_context_look_alikes_are_not_phi(detector, text, not_phi):
     assert not any(not_phi.lower() in s.text.lower() for s in detector(text))

@@ -151,6 +151,10 @@ class NameDetector:
                 if close and lex.wordlike(toks[j]) and self._title_ok(toks, i, j):
                     i = add(j, 0.9)
                     continue
+                if close and len(toks[j].text) == 1 and toks[j].text.isupper() and j + 1 < n \
+                        and toks[j + 1].text == "." and toks[j + 1].begin == toks[j].end:
+                    i = add(j, 0.85)  # a title and an initial: "MS S. CARE", "Dr. K."
+                    continue
             k = self.relations.match(toks, i) or self.staff.match(toks, i)
             if k:
                 score = 0.85 if self.relations.match(toks, i) else 0.75
@@ -220,11 +224,29 @@ class NameDetector:
                     i = add(i, 0.6)
                     continue
                 nxt = i + 1
-                if nxt < n and self.after_name.match(toks, nxt) and not lex.clinical_term(t):  # "W. MAROTTA AWARE"
-                    start = i - 2 if i >= 2 and toks[i - 1].text == "." and len(toks[i - 2].text) == 1 else i
-                    out.append(PhiSpan.of(text, toks[start].begin, t.end, "NAME", 0.7, self.name))
+                if nxt < n and self._after_name(toks, nxt) and not lex.clinical_term(t):  # "W. MAROTTA AWARE"
+                    out += self._initial_before(text, toks, i)
+                    out.append(PhiSpan.of(text, t.begin, t.end, "NAME", 0.7, self.name))
             i += 1
         return out + self._signatures(text, toks, cased, caps)
+
+    def _after_name(self, toks: list[Tok], i: int) -> bool:
+        """A word that follows a person ("aware", "notified"), also glued to the next by a hyphen
+        ("MAROTTA AWARE-WILL START PROTONIX", as all-capitals nursing notes write it)."""
+        if self.after_name.match(toks, i):
+            return True
+        head = toks[i].text.split("-")[0]
+        return head.isalpha() and head != toks[i].text and bool(self.after_name.match(tokenize(head), 0))
+
+    def _initial_before(self, text: str, toks: list[Tok], i: int) -> list[PhiSpan]:
+        """The first initial before a surname: "W. MAROTTA", also after a hyphen ("CARAFATE-W. MAROTTA")."""
+        if i < 2 or toks[i - 1].text != ".":
+            return []
+        prev = toks[i - 2]
+        head, _, last = prev.text.rpartition("-")
+        if len(last) == 1 and last.isalpha() and (not head or last.isupper()):
+            return [PhiSpan.of(text, prev.end - 1, prev.end, "NAME", 0.7, self.name)]
+        return []
 
     def _title_ok(self, toks: list[Tok], i: int, j: int) -> bool:
         """Weak titles ("ms" is also mental status) need a word that is no English word, and no colon."""

@@ -28,6 +28,9 @@ _STREET = {"st", "street", "ave", "avenue", "rd", "road", "blvd", "boulevard", "
            "parkway", "pkwy", "circle", "highway", "hwy", "row"}
 _WARD_AFTER = {"rn", "rns", "nurse", "this", "today", "tonight", "tomorrow", "when", "once", "for", "and", "at", "on"}
 _WARD_BEFORE = {"transfer", "transferred", "tx", "to", "from", "per", "on", "at", "in", ":"}
+# "at GH", "to BMH", "from UMMC": a short capitalised abbreviation ending like a hospital's
+_ABBREV = re.compile(r"[a-z]{1,4}(?:h|mc)")
+_ABBREV_BEFORE = {"at", "to", "from", "@"}
 
 
 class PlaceDetector:
@@ -41,6 +44,7 @@ class PlaceDetector:
         self.generic = frozenset(c["generic"])
         self.saints = frozenset(c["saints"])
         self.cues = Phrases(c["cues"])
+        self.regions = Phrases(c["regions"])
         self.not_places = frozenset(c["not_places"])
         self.single_stop = frozenset(c["not_before_hospital"])
         self.cities = Phrases(sorted(vocab.cities))
@@ -76,6 +80,16 @@ class PlaceDetector:
                         and (dotted or t.key == "saint" or (cased and toks[j].text[0].isupper())):
                     out.append(PhiSpan.of(text, t.begin, toks[j].end - (2 if toks[j].key.endswith("'s") else 0),
                                           "HOSPITAL", 0.8, self.name))
+                elif cased and t.text in ("St", "Saint") and j + 1 < n and len(toks[j].text) == 1 \
+                        and toks[j].text.isupper() and toks[j + 1].text == "." and toks[j].begin - t.end <= 1:
+                    out.append(PhiSpan.of(text, t.begin, toks[j].end, "HOSPITAL", 0.7, self.name))  # "a bed @ St A."
+            k = self.regions.match(toks, i)
+            if k:  # "the Eastern Shore": named areas smaller than a state
+                b = toks[i + 1].begin if t.key == "the" else t.begin
+                out.append(PhiSpan.of(text, b, toks[i + k - 1].end, "LOCATION", 0.7, self.name))
+            if i > 0 and toks[i - 1].key in _ABBREV_BEFORE and _ABBREV.fullmatch(t.key) \
+                    and (t.text.isupper() or not cased) and self._placeword(t) and self._unknown(t):
+                out.append(PhiSpan.of(text, t.begin, t.end, "HOSPITAL", 0.6, self.name))
             if t.key in _UNIVERSITY:
                 j = i + 1 + (i + 1 < n and toks[i + 1].text == ".")
                 j += j < n and toks[j].key == "of"
