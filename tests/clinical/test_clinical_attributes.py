@@ -91,6 +91,26 @@ def test_a_medication_and_its_name_in_brackets_share_the_sig(pipeline):
     assert attributes(doc, "metoprolol") == {"DOSAGE": ["25 mg"], "FREQUENCY": ["BID"]}
 
 
+def test_salt_words_belong_to_the_medication_name(pipeline):
+    """"sodium 100 mg" after docusate is the drug's salt and dose, not a sodium lab value."""
+    doc = run(pipeline, "Docusate sodium 100 mg PO BID; losartan potassium 50 mg daily. Sodium 135 today.")
+    assert attributes(doc, "Docusate sodium") == {"DOSAGE": ["100 mg"], "ROUTE_OR_MODE": ["PO"], "FREQUENCY": ["BID"]}
+    assert attributes(doc, "losartan potassium") == {"DOSAGE": ["50 mg"], "FREQUENCY": ["daily"]}
+    assert attributes(doc, "Sodium") == {"TEST_VALUE": ["135"]}  # the lab, in its own sentence
+    doc = run(pipeline, "Meds: aspirin, potassium chloride 20 mEq daily.")
+    assert attributes(doc, "potassium chloride") == {"DOSAGE": ["20 mEq"], "FREQUENCY": ["daily"]}
+    assert entity(doc, "aspirin").text == "aspirin"
+
+
+def test_release_words_and_dose_phrases_keep_the_sig_together(pipeline):
+    doc = run(pipeline, "Omeprazole DR 20 mg PO daily.")
+    assert {a.relationship_score for e in doc.entities if e.text == "Omeprazole" for a in e.attributes} == {0.95}
+    doc = run(pipeline, "She received 190 mg, 175 mg, and 196 mg of methotrexate; then a single 200 mg intravenous "
+                        "dose of phenytoin.")
+    assert attributes(doc, "methotrexate") == {"DOSAGE": ["190 mg", "175 mg", "196 mg"]}
+    assert attributes(doc, "phenytoin") == {"DOSAGE": ["200 mg"], "ROUTE_OR_MODE": ["intravenous"]}
+
+
 def test_attributes_are_not_guessed_across_other_entities(pipeline):
     text = "AFib on apixaban 5 mg BID, CKD who presents with dyspnea x 3 days. Lasix 40 mg IV, daily weights."
     doc = run(pipeline, text)

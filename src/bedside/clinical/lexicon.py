@@ -7,6 +7,7 @@ Each file holds groups of terms sharing a category, type and score. All files gi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,3 +76,37 @@ def to_span(text: str, m: Match[Term]) -> Span:
     if t.requires_value:
         meta["requires_value"] = True
     return Span.of(text, m.begin, m.end, category=t.category, type=t.type, score=t.score, source="lexicon", meta=meta)
+
+
+class Salts:
+    """Salt and ester words after a medication name are part of it ("docusate sodium 100 mg PO BID"):
+    otherwise "sodium 100 mg" reads as a lab value and the dose is lost to the medication. The words
+    are ``medications.json``'s ``salts``."""
+
+    def __init__(self, folder: Path | None = None):
+        data = resources.require(resources.load("medications.json", folder), "salts", "medications.json")
+        words = sorted((re.escape(w) for w in resources.require(data, "words", "medications.json salts")),
+                       key=len, reverse=True)
+        self._after = re.compile(rf"(?:[ \t]+(?:{'|'.join(words)})\b){{1,2}}", re.I)
+
+    def extend(self, doc: Doc, spans: list[Span], medication: str, starts: set[int]) -> tuple[list[Span], list[tuple[int, int]]]:
+        """``spans`` with each ``medication`` span grown over the salt words right after it, and the
+        grown parts (other spans inside them give way). A salt word that begins another medication
+        term (``starts``: "aspirin potassium chloride") stays out."""
+        out, grown = [], []
+        for s in spans:
+            m = self._after.match(doc.text, s.end) if s.category == medication else None
+            if m is None or not doc.within_sentence(s.begin, m.end()):
+                out.append(s)
+                continue
+            end = m.end()
+            for word in re.finditer(r"\S+", doc.text[s.end:m.end()]):
+                if s.end + word.start() in starts:
+                    end = s.end + word.start()
+                    break
+            end = len(doc.text[:end].rstrip())
+            if end > s.end:
+                grown.append((s.end, end))
+                s = s.with_(end=end, text=doc.text[s.begin:end])
+            out.append(s)
+        return out, grown

@@ -19,7 +19,7 @@ from bedside.clinical.context import ConText
 from bedside.clinical.doc import Analyzer, Doc
 from bedside.clinical.external import DEFAULT_TYPES, coerce
 from bedside.clinical.labs import LabValues
-from bedside.clinical.lexicon import Lexicon
+from bedside.clinical.lexicon import Lexicon, Salts
 from bedside.clinical.modifiers import ConditionModifiers
 from bedside.clinical.patterns import Patterns
 from bedside.clinical.schema import Document, Trait
@@ -61,6 +61,7 @@ class RulePipeline:
         self.context = ConText(folder)
         self.lexicon = Lexicon(("medications.json", "tests.json", "conditions.json"), folder)
         self.anatomy = Lexicon(("anatomy.json",), folder)
+        self.salts = Salts(folder)
         self.patterns = Patterns(("time.json", "phi.json", "social.json"), folder)
         self.labs = LabValues(folder)
         self.sig = Sig(folder)
@@ -106,6 +107,13 @@ class RulePipeline:
 
     def _entities(self, doc: Doc, external: list[Span], found: _Found) -> list[Span]:
         lexical = [s for s in self.lexicon.find(doc) if self.fallback or s.category == TEST]
+        starts = {s.begin for s in lexical if s.category == MEDICATION}
+        external, grown = self.salts.extend(doc, external, MEDICATION, starts)
+        lexical, more = self.salts.extend(doc, lexical, MEDICATION, starts)
+        # the salt words a medication took in are no lab test or entity of their own ("docusate sodium")
+        grown += more
+        external = [e for e in external if not any(e.within(b, x) for b, x in grown)]
+        lexical = [s for s in lexical if not any(s.within(b, x) for b, x in grown)]
         patterned = _longest_per_category(self.patterns.find(doc))
         tests = sorted((s for s in lexical + external if s.type == "TEST_NAME"), key=lambda s: s.begin)
         for link in self.labs.attach(doc, tests):

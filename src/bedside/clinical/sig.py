@@ -21,12 +21,12 @@ from bedside.clinical.patterns import compile_all, fill
 from bedside.clinical.regex import Rx
 from bedside.clinical.spans import Occupied, PhraseMatcher, Span, drop_overlaps
 
-# Between two parts of one sig, once the attributes themselves are cut out.
-_CHAIN_GAP = re.compile(
-    r"(?:[\s,;:()\-–/]|\b(?:at|of|for|x|every|each|in|on|with|and|or|to|up|then|by|via|per|take|takes|taking|give|given|inject|apply|use|sig)\b)*",
-    re.I)
-# Between an attribute and the medication right after it: "IV furosemide", "2 tablets of aspirin".
-_PREFIX_GAP = re.compile(r"(?:[\s\-]|\bof\b)*", re.I)
+# Between two parts of one sig, once the attributes themselves are cut out; sig.json's release words
+# ("ER", "delayed release") are added at load.
+_CHAIN_WORDS = "at|of|for|x|every|each|in|on|with|and|or|to|up|then|by|via|per|take|takes|taking|give|given|inject|apply|use|sig"
+# Between an attribute and the medication right after it: "IV furosemide", "2 tablets of aspirin",
+# "a single 200 mg intravenous dose of lorcainide", "190 mg, 175 mg, and 196 mg of methotrexate".
+_PREFIX_GAP = re.compile(r"(?:[\s\-,]|\b(?:of|and|or|a|an|single|total|dose|doses|dosage|bolus|course)\b)*", re.I)
 _ALIAS_OPEN = re.compile(r"\s*[(\[]\s*")  # between a medication and its other name: "warfarin (Coumadin)"
 _ALIAS_CLOSE = re.compile(r"\s*[)\]]")
 _NEAREST_LIMIT = 120  # characters: farther than this, an attribute is not guessed onto a medication
@@ -74,6 +74,8 @@ class Sig:
                             (_NOT_SIG, "not_sig")):
             for phrase in data.get(field, ()):
                 self._phrases.add(phrase, attr)
+        release = "|".join(_unit_regex(w) for w in sorted(data.get("release", ()), key=len, reverse=True))
+        self._chain_gap = re.compile(rf"(?:[\s,;:()\-–/]|\b(?:{_CHAIN_WORDS}{'|' + release if release else ''})\b)*", re.I)
         self._regexes = [
             (attr, rx) for attr, field in (("FREQUENCY", "frequency_patterns"), ("DURATION", "duration_patterns"))
             for rx in compile_all(data.get(field, []), ph, f"sig.json {field}")
@@ -133,7 +135,7 @@ class Sig:
         k_before, k_after = meds.around(a)
         if k_before is not None:
             m = meds.spans[k_before]
-            if a.begin - m.end <= _NEAREST_LIMIT and _CHAIN_GAP.fullmatch(_without(text, m.end, a.begin, attrs)):
+            if a.begin - m.end <= _NEAREST_LIMIT and self._chain_gap.fullmatch(_without(text, m.end, a.begin, attrs)):
                 return k_before, 0.95
         if k_after is not None:
             m = meds.spans[k_after]
