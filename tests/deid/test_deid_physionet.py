@@ -77,7 +77,7 @@ def test_no_detected_gold_span_survives(detected, mode):
         for g, h in zip(note.gold, hit, strict=True):
             word = g.text.strip()
             if not word or not h or word.lower() in missed or word.lower().strip(".") in plain:
-                continue  # missed (recall) or also ordinary text in this note ("SATS 92%", the initial "S." and "40'S.")
+                continue  # missed (recall) or also ordinary text here ("SATS 92%"; the initial "S." and "40'S.")
             checked += 1
             for m in _word(word).finditer(out):
                 if not all(written[m.start():m.end()]):

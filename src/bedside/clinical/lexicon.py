@@ -89,7 +89,9 @@ class Salts:
                        key=len, reverse=True)
         self._after = re.compile(rf"(?:[ \t]+(?:{'|'.join(words)})\b){{1,2}}", re.I)
 
-    def extend(self, doc: Doc, spans: list[Span], medication: str, starts: set[int]) -> tuple[list[Span], list[tuple[int, int]]]:
+    def extend(
+        self, doc: Doc, spans: list[Span], medication: str, starts: set[int],
+    ) -> tuple[list[Span], list[tuple[int, int]]]:
         """``spans`` with each ``medication`` span grown over the salt words right after it, and the
         grown parts (other spans inside them give way). A salt word that begins another medication
         term (``starts``: "aspirin potassium chloride") stays out."""

@@ -23,7 +23,8 @@ from bedside.clinical.spans import Occupied, PhraseMatcher, Span, drop_overlaps
 
 # Between two parts of one sig, once the attributes themselves are cut out; sig.json's release words
 # ("ER", "delayed release") are added at load.
-_CHAIN_WORDS = "at|of|for|x|every|each|in|on|with|and|or|to|up|then|by|via|per|take|takes|taking|give|given|inject|apply|use|sig"
+_CHAIN_WORDS = ("at|of|for|x|every|each|in|on|with|and|or|to|up|then|by|via|per|take|takes|taking|give|given|inject"
+                "|apply|use|sig")
 # Between an attribute and the medication right after it: "IV furosemide", "2 tablets of aspirin",
 # "a single 200 mg intravenous dose of lorcainide", "190 mg, 175 mg, and 196 mg of methotrexate".
 _PREFIX_GAP = re.compile(r"(?:[\s\-,]|\b(?:of|and|or|a|an|single|total|dose|doses|dosage|bolus|course)\b)*", re.I)
@@ -75,7 +76,8 @@ class Sig:
             for phrase in data.get(field, ()):
                 self._phrases.add(phrase, attr)
         release = "|".join(_unit_regex(w) for w in sorted(data.get("release", ()), key=len, reverse=True))
-        self._chain_gap = re.compile(rf"(?:[\s,;:()\-–/]|\b(?:{_CHAIN_WORDS}{'|' + release if release else ''})\b)*", re.I)
+        words = _CHAIN_WORDS + ("|" + release if release else "")
+        self._chain_gap = re.compile(rf"(?:[\s,;:()\-–/]|\b(?:{words})\b)*", re.I)
         self._regexes = [
             (attr, rx) for attr, field in (("FREQUENCY", "frequency_patterns"), ("DURATION", "duration_patterns"))
             for rx in compile_all(data.get(field, []), ph, f"sig.json {field}")
