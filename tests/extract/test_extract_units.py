@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,8 @@ from bedside.extract.chunks import chunks
 from bedside.extract.language import language_warning
 from bedside.extract.llm import locate
 from bedside.extract.pipeline import Extractor
+
+DATA = Path(__file__).parent / "data"  # a note written for these tests (no patient data)
 
 
 def test_chunks_cover_the_text_exactly_and_respect_the_limit():
@@ -105,3 +108,14 @@ def test_a_qualifier_is_joined_to_the_condition_it_precedes():
     note = "67-year-old man with type 2 diabetes mellitus and stage IV breast cancer."
     found = [s["text"] for s in ModelSpans().spans([note])[0]]
     assert "type 2 diabetes mellitus" in found and "stage IV breast cancer" in found
+
+
+def test_an_untagged_type_qualifier_before_a_condition_is_taken_in():
+    """In this note the model tagged "diabetes mellitus" without "Type 2" (a different ICD-10 category)."""
+    from bedside.extract.spans import TYPE_BEFORE, ModelSpans
+
+    assert TYPE_BEFORE.search("3. Type 2 ") and TYPE_BEFORE.search("with type II ") and not TYPE_BEFORE.search("type ")
+    note = (DATA / "discharge_note.txt").read_text(encoding="utf-8")
+    spans = ModelSpans().spans([note])[0]
+    assert "Type 2 diabetes mellitus" in [s["text"] for s in spans]
+    assert all(note[s["begin_offset"]:s["end_offset"]] == s["text"] for s in spans)

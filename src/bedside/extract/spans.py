@@ -31,6 +31,10 @@ MERGE_BELOW = 0.5
 # sure of: joined to the condition that directly follows it. The model trained on train+dev tagged
 # "type 2" (0.99) and "diabetes mellitus" (0.77) apart; PubMed corpora rarely write the phrase.
 QUALIFIER = re.compile(r"(?i)(?:type|stage|grade|class)\s+(?:[0-9]{1,2}[a-c]?|i{1,3}|iv|v|vi)")
+# The same "type" qualifier left untagged right before a condition is taken in: "3. Type 2 diabetes
+# mellitus" came out as "diabetes mellitus" in a numbered list, which links to E14-like codes
+# instead of E11. BC5CDR tags "type II diabetes" as one disease.
+TYPE_BEFORE = re.compile(r"(?i)\btype\s+(?:[12]|i{1,2})\s$")
 
 Progress = Callable[[list], object]
 
@@ -92,6 +96,10 @@ class ModelSpans:
                                "category": e.category, "score": e.score})
             for m in merged:
                 b, e = m["begin_offset"], m["end_offset"]
+                condition = m["category"] == "MEDICAL_CONDITION"
+                qualifier = TYPE_BEFORE.search(piece, max(0, b - 12), b) if condition else None
+                if qualifier:
+                    b = qualifier.start()
                 out[i].append({**m, "begin_offset": b + off, "end_offset": e + off, "text": piece[b:e]})
         return out
 
