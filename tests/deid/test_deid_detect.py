@@ -164,6 +164,7 @@ def test_context_finds_names_and_places(detector, text, expected):
     ("OOB UP TO CH. TOL WELL.", "CH"),  # the chair
     ("Pt given NPH to cover; ST A. FIB on monitor.", "NPH"),
     ("May take 1-2 may be needed at night.", "1"),
+    ("He trusted the friend professor. CD is susceptible to friends.", "CD"),  # a full stop ends the sentence
 ])
 def test_context_look_alikes_are_not_phi(detector, text, not_phi):
     assert not any(not_phi.lower() in s.text.lower() for s in detector(text))

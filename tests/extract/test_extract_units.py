@@ -119,3 +119,30 @@ def test_an_untagged_type_qualifier_before_a_condition_is_taken_in():
     spans = ModelSpans().spans([note])[0]
     assert "Type 2 diabetes mellitus" in [s["text"] for s in spans]
     assert all(note[s["begin_offset"]:s["end_offset"]] == s["text"] for s in spans)
+
+
+_PHI_NOTE = ("Patient seen by Dr. Maria Lopez on 03/14/2024, MRN 12345678. Lives at 42 Oak Street, Springfield, "
+             "MA 01101. Phone (413) 555-0199.")
+
+
+def test_phi_names_ids_and_addresses_from_the_deidentifier():
+    from bedside.extract.phi import PhiSpans
+
+    found = {(s["type"], s["text"]) for s in PhiSpans().spans(_PHI_NOTE)}
+    assert {("NAME", "Maria Lopez"), ("ID", "12345678"), ("ADDRESS", "42 Oak Street"), ("ADDRESS", "Springfield"),
+            ("ADDRESS", "01101")} <= found
+    # recall-first name rules stay out: relatives' words, a sentence that ends on a title word
+    quiet = "Her son Ig G titre was low. It was the friend professor. CD is susceptible to friends. Springfield."
+    assert PhiSpans().spans(quiet) == []
+
+
+def test_a_phi_name_is_not_a_medication():
+    """The entity model tagged "Maria Lopez" as a MEDICATION; the title-cued PHI name wins."""
+    with Extractor("default", link_icd10=False) as ex:
+        doc = ex.extract(_PHI_NOTE)
+    by_text = {e.text: (e.category, e.type) for e in doc.entities}
+    assert by_text["Maria Lopez"] == ("PROTECTED_HEALTH_INFORMATION", "NAME")
+    assert by_text["12345678"] == ("PROTECTED_HEALTH_INFORMATION", "ID")
+    assert by_text["(413) 555-0199"] == ("PROTECTED_HEALTH_INFORMATION", "PHONE_OR_FAX")
+    with Extractor("default", link_icd10=False, phi=False) as ex:
+        assert "Maria Lopez" not in {e.text for e in ex.extract(_PHI_NOTE).entities if e.category.startswith("PROT")}

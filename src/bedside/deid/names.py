@@ -145,6 +145,8 @@ class NameDetector:
                 i += 1
                 continue
             k = self.titles.match(toks, i)
+            if k and i + k < n and toks[i + k].text == "." and len(toks[i + k - 1].text) > 4:
+                k = 0  # a whole word and a full stop ends a sentence: "... the friend professor. CD is"
             if k:
                 j = i + k + (i + k < n and toks[i + k].text == ".")
                 close = j < n and toks[j].begin - toks[j - 1].end <= 2

@@ -26,6 +26,8 @@ from bedside.clinical import Document, RulePipeline
 from bedside.config import Settings
 from bedside.errors import InputError
 from bedside.extract.language import language_warning
+from bedside.extract.phi import PhiSpans
+from bedside.extract.phi import merge as merge_phi
 from bedside.extract.spans import ModelSpans, SpanDetector
 
 log = logging.getLogger("bedside.extract")
@@ -58,6 +60,7 @@ class Extractor:
         rules: RulePipeline | None = None,
         link_icd10: bool = True,
         llm_model: str | None = None,
+        phi: bool = True,
     ):
         if strategy not in STRATEGIES:
             raise InputError(f"unknown strategy '{strategy}'; choose one of: {', '.join(STRATEGIES)}")
@@ -76,6 +79,8 @@ class Extractor:
             self.detector = None
         # The lexicons stand in for the model's categories only when no detector covers them.
         self.rules = rules or RulePipeline(fallback=True)
+        # NAME, ID and ADDRESS entities from the de-identifier's precise rules (extract/phi.py)
+        self.phi = PhiSpans(self.settings.cache_dir) if phi else None
         self.linker = None
         if link_icd10:
             from bedside.coding import default_linker
@@ -145,6 +150,8 @@ class Extractor:
         return self.detector.spans(texts)
 
     def _finish(self, text: str, spans: list[dict]) -> Document:
+        if self.phi is not None:
+            spans = merge_phi(spans, self.phi.spans(text))
         doc = self.rules(text, spans)
         if self.linker is not None:
             from bedside.coding import link_document
