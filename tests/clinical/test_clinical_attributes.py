@@ -215,3 +215,10 @@ def test_phi_patterns(pipeline):
     assert found == {("AGE", "72"), ("DATE", "03/15/2023"), ("DATE", "March 3, 2024"),
                      ("PHONE_OR_FAX", "555-123-4567"), ("EMAIL", "x@example.org")}
     assert not [e for e in run(pipeline, "BP 140/90, ratio 1/2.").entities if e.type == "DATE"]
+
+
+def test_profession_after_the_words_that_introduce_it(pipeline):
+    doc = run(pipeline, "Works as a carpenter. She is a retired teacher. Occupation: nurse. The nurse was called. "
+                        "Former smoker; seen by the physician.")
+    found = [(e.type, e.text) for e in doc.entities if e.category == "PROTECTED_HEALTH_INFORMATION"]
+    assert found == [("PROFESSION", "carpenter"), ("PROFESSION", "teacher"), ("PROFESSION", "nurse")]
