@@ -80,7 +80,10 @@ class ModelSpans:
             for b, e in _without_headings(self.sentences(text), self._headings(text))
             for off, piece in chunks(text[b:e], MODEL_PIECE_CHARS)
         ]
-        found = self.model.predict([p for _, _, p in pieces])
+        # One call per note: int8 dynamic quantization scales activations over the whole batch, so a
+        # sentence batched with other notes' sentences could come out differently. Per note, a note's
+        # entities depend on that note alone (the same note gives the same entities in any batch).
+        found = [ents for i in range(len(texts)) for ents in self.model.predict([p for n, _, p in pieces if n == i])]
         out: list[list[dict]] = [[] for _ in texts]
         for (i, off, piece), ents in zip(pieces, found, strict=True):
             merged: list[dict] = []
