@@ -144,6 +144,9 @@ _LOWER_NOTE = ("pt resting in bed with eyes closed, easily roused, follows comma
     ("Family prefers St K. over the others.", ("HOSPITAL", "St K")),
     ("FOLLOWED BY THE RENAL TEAM AT BMH FOR YEARS.", ("HOSPITAL", "BMH")),
     ("nursing progress note 3->4 dec", ("DATE", "3")),
+    # form labels
+    ("Patient Name: Maria Lopez. Seen in clinic for follow-up of hypertension.", ("NAME", "Maria Lopez")),
+    ("Attending: Kwame Mensah, MD. Seen in clinic for follow-up of hypertension.", ("NAME", "Kwame Mensah")),
 ])
 def test_context_finds_names_and_places(detector, text, expected):
     assert expected in found(detector, text)
@@ -165,6 +168,9 @@ def test_context_finds_names_and_places(detector, text, expected):
     ("Pt given NPH to cover; ST A. FIB on monitor.", "NPH"),
     ("May take 1-2 may be needed at night.", "1"),
     ("He trusted the friend professor. CD is susceptible to friends.", "CD"),  # a full stop ends the sentence
+    ("A test by his family doctor revealed microhematuria.", "revealed"),
+    ("Intubated with a 6.5 Fr. phlexometallic tube.", "phlexometallic"),  # French gauge, not Father
+    ("Patient: Alert and oriented, resting comfortably in bed.", "Alert"),
 ])
 def test_context_look_alikes_are_not_phi(detector, text, not_phi):
     assert not any(not_phi.lower() in s.text.lower() for s in detector(text))

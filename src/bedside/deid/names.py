@@ -41,6 +41,7 @@ class NameDetector:
         # the cue words themselves are never names ("Met with dtr privately")
         self.lex.never = self.lex.never | {w for w in c["titles"] + c["relations"] + c["staff"] if " " not in w}
         self.titles = Phrases(c["titles"])
+        self.fields = Phrases(c["name_fields"])
         self.relations = Phrases(c["relations"])
         self.staff = Phrases(c["staff"])
         self.verbs = Phrases([v for v in c["verbs"] if v not in c["weak_verbs"]])
@@ -147,6 +148,10 @@ class NameDetector:
             k = self.titles.match(toks, i)
             if k and i + k < n and toks[i + k].text == "." and len(toks[i + k - 1].text) > 4:
                 k = 0  # a whole word and a full stop ends a sentence: "... the friend professor. CD is"
+            if k and cased:
+                j = i + k + (i + k < n and toks[i + k].text == ".")
+                if j < n and not toks[j].text[:1].isupper() and (len(t.text) > 3 or t.key == "fr"):
+                    k = 0  # not "family doctor revealed", "6.5 Fr. phlexometallic tube" (nurses do write "dr. griffin")
             if k:
                 j = i + k + (i + k < n and toks[i + k].text == ".")
                 close = j < n and toks[j].begin - toks[j - 1].end <= 2
@@ -156,6 +161,14 @@ class NameDetector:
                 if close and len(toks[j].text) == 1 and toks[j].text.isupper() and j + 1 < n \
                         and toks[j + 1].text == "." and toks[j + 1].begin == toks[j].end:
                     i = add(j, 0.85)  # a title and an initial: "MS S. CARE", "Dr. K."
+                    continue
+            k = self.fields.match(toks, i)
+            if k and i + k + 1 < n and toks[i + k].text == ":" \
+                    and "\n" not in text[toks[i + k].end:toks[i + k + 1].begin]:
+                w = toks[i + k + 1]  # "Patient Name: Maria Lopez", "Attending: Kwame Mensah"
+                if lex.wordlike(w) and not lex.clinical_term(w) and (not cased or w.text[0].isupper()) \
+                        and (lex.first_name(w) or lex.known(w) or not lex.english(w, cased)):
+                    i = add(i + k + 1, 0.9)
                     continue
             k = self.relations.match(toks, i) or self.staff.match(toks, i)
             if k:
