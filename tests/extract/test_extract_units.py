@@ -146,14 +146,3 @@ def test_a_phi_name_is_not_a_medication():
     assert by_text["(413) 555-0199"] == ("PROTECTED_HEALTH_INFORMATION", "PHONE_OR_FAX")
     with Extractor("default", link_icd10=False, phi=False) as ex:
         assert "Maria Lopez" not in {e.text for e in ex.extract(_PHI_NOTE).entities if e.category.startswith("PROT")}
-
-
-def test_a_notes_entities_do_not_depend_on_the_other_notes_in_its_batch():
-    """int8 dynamic quantization scales activations per batch; the model is run one note at a time."""
-    from bedside.extract.spans import ModelSpans
-
-    note = (DATA / "discharge_note.txt").read_text(encoding="utf-8")
-    other = "Severe sepsis and acute kidney injury, treated with vancomycin and piperacillin-tazobactam. " * 8
-    model = ModelSpans()
-    alone = model.spans([note])[0]
-    assert alone and model.spans([other, note, "Hypertension."])[1] == alone
