@@ -165,8 +165,8 @@ def load_rules(path: Path | None = None) -> list[_Rule]:
 class PatternDetector:
     name = "pattern"
 
-    def __init__(self, path: Path | None = None):
-        self.rules = load_rules(path)
+    def __init__(self, path: Path | None = None, *, types: frozenset[str] | None = None):
+        self.rules = [r for r in load_rules(path) if types is None or r.type in types]
 
     def __call__(self, text: str) -> list[PhiSpan]:
         folded = fold(text)

@@ -37,7 +37,7 @@ class PhiSpans:
         from bedside.deid.patterns import PatternDetector
 
         # no propagation: a name spread to its other mentions is where the recall-first rules err
-        self.patterns = Combined([PatternDetector()])
+        self.patterns = Combined([PatternDetector(types=frozenset(_ID | _ADDRESS))])  # phi.json has the rest
         self.names = self.places = None
         try:
             from bedside.deid import vocab
