@@ -137,7 +137,15 @@ LABS = [
     ("Troponin negative.", "Troponin", {"TEST_VALUE": ["negative"]}),
     ("EF 30%.", "EF", {"TEST_VALUE": ["30"], "TEST_UNIT": ["%"]}),
     ("Temp 38.5 C.", "Temp", {"TEST_VALUE": ["38.5"], "TEST_UNIT": ["C"]}),
+    ("Lytes: K+ 3.9 mEq/L.", "K", {"TEST_VALUE": ["3.9"], "TEST_UNIT": ["mEq/L"]}),  # an ion's charge
 ]
+
+
+def test_two_tests_and_their_two_values_joined_by_slashes(pipeline):
+    doc = run(pipeline, "Labs: BUN/Cr 20/1.1, ALT 45.")
+    assert attributes(doc, "BUN") == {"TEST_VALUE": ["20"]}
+    assert attributes(doc, "Cr") == {"TEST_VALUE": ["1.1"]}
+    assert attributes(doc, "ALT") == {"TEST_VALUE": ["45"]}
 
 
 @pytest.mark.parametrize(("text", "test", "expected"), LABS, ids=[lab[1] for lab in LABS])

@@ -62,7 +62,13 @@ class LabValues:
             if m is None:
                 continue
             group = "value" if m.group("value") else "qual"
-            links.append(LabLink(i, _value(text, m, group, "TEST_VALUE"), 0.95))
+            pair = _paired_values(text, tests, i, m) if group == "value" else None
+            if pair is not None:  # "BUN/Cr 20/1.1": one value for each test of the pair
+                first, second = pair
+                links.append(LabLink(i - 1, first, 0.9))
+                links.append(LabLink(i, second, 0.9))
+            else:
+                links.append(LabLink(i, _value(text, m, group, "TEST_VALUE"), 0.95))
             consumed = m.end()
             if not m.group("unit"):
                 continue
@@ -79,6 +85,18 @@ class LabValues:
                 links.append(LabLink(i, _value(text, more, "unit", "TEST_UNIT"), 0.8))
                 pos = consumed = more.end()
         return links
+
+
+def _paired_values(text: str, tests: Sequence[Span], i: int, m: re.Match[str]) -> tuple[Span, Span] | None:
+    """For "BUN/Cr 20/1.1" (two tests joined by a slash, then two values joined by one), the two values."""
+    if i == 0 or text[tests[i - 1].end:tests[i].begin].strip() != "/":
+        return None
+    b, e = m.span("value")
+    parts = re.fullmatch(r"([^/]*?)\s*/\s*(.+)", text[b:e])
+    if parts is None:
+        return None
+    return (Span.of(text, b + parts.start(1), b + parts.end(1), type="TEST_VALUE", source="lab", score=0.9),
+            Span.of(text, b + parts.start(2), b + parts.end(2), type="TEST_VALUE", source="lab", score=0.9))
 
 
 def _value(text: str, m: re.Match[str], group: str, type_: str) -> Span:
