@@ -230,3 +230,13 @@ def test_profession_after_the_words_that_introduce_it(pipeline):
                         "Former smoker; seen by the physician.")
     found = [(e.type, e.text) for e in doc.entities if e.category == "PROTECTED_HEALTH_INFORMATION"]
     assert found == [("PROFESSION", "carpenter"), ("PROFESSION", "teacher"), ("PROFESSION", "nurse")]
+
+
+def test_a_lexicon_condition_tagged_as_a_medication_takes_the_lexicon_category(pipeline):
+    text = "Ascites improved after CP was stopped."
+    given = [{"begin_offset": 0, "end_offset": 7, "category": "MEDICATION"},
+             {"begin_offset": 23, "end_offset": 25, "category": "MEDICATION"}]
+    doc = pipeline(text, given)
+    by_text = {e.text: e.category for e in doc.entities}
+    assert by_text["Ascites"] == "MEDICAL_CONDITION"
+    assert by_text["CP"] == "MEDICATION"  # an abbreviation keeps the detector's reading
