@@ -93,6 +93,12 @@ CASES = [
     ("No acute pulmonary disease.", ["acute pulmonary disease"], [{"NEGATION"}]),
     # a trigger word inside the entity is not a trigger for it
     ("No-reflow phenomenon after stenting.", ["No-reflow phenomenon"], [set()]),
+    # not taking a drug ("on" ends a negation elsewhere: "no fever, started on antibiotics")
+    ("Pt is not on anticoagulation; not taking aspirin.", ["anticoagulation", "aspirin"],
+     [{"NEGATION"}, {"NEGATION"}]),
+    ("No fever, started on antibiotics.", ["fever", "antibiotics"], [{"NEGATION"}, set()]),
+    # what a condition resolved with is not negated
+    ("Headache resolved with acetaminophen.", ["Headache", "acetaminophen"], [{"NEGATION"}, set()]),
 ]
 
 
