@@ -240,3 +240,17 @@ def test_a_lexicon_condition_tagged_as_a_medication_takes_the_lexicon_category(p
     by_text = {e.text: e.category for e in doc.entities}
     assert by_text["Ascites"] == "MEDICAL_CONDITION"
     assert by_text["CP"] == "MEDICATION"  # an abbreviation keeps the detector's reading
+
+
+def test_sig_abbreviations_are_cut_from_another_detectors_spans(pipeline):
+    """The entity model read "PO Q6H" as a medication and "prn fever" as a condition."""
+    text = "Tylenol 1 g PO Q6H prn fever. Given SC - 48334 daily."
+    given = [{"begin_offset": 0, "end_offset": 7, "category": "MEDICATION"},
+             {"begin_offset": 12, "end_offset": 18, "category": "MEDICATION"},  # PO Q6H
+             {"begin_offset": 19, "end_offset": 28, "category": "MEDICAL_CONDITION"},  # prn fever
+             {"begin_offset": 36, "end_offset": 46, "category": "MEDICATION"}]  # SC - 48334, a compound's code
+    doc = pipeline(text, given)
+    found = {(e.text, e.category) for e in doc.entities}
+    assert ("fever", "MEDICAL_CONDITION") in found and ("SC - 48334", "MEDICATION") in found
+    assert not any("Q6H" in t for t, _ in found)
+    assert attributes(doc, "Tylenol") == {"DOSAGE": ["1 g"], "ROUTE_OR_MODE": ["PO"], "FREQUENCY": ["Q6H prn"]}

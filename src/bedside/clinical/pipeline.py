@@ -77,6 +77,7 @@ class RulePipeline:
             raise InputError(f"note text must be a str, not {type(text).__name__} (decode bytes first)")
         doc = self.analyze(text)
         external = _unique(sorted((self._typed(doc, s) for s in coerce(text, entities)), key=_order))
+        external = self._without_sig_edges(doc, external)
         found = _Found()
         spans = self._entities(doc, external, found)
         sites, words, sig = self._attribute_candidates(doc, spans, found)
@@ -114,6 +115,34 @@ class RulePipeline:
         if term is not None and term.category == span.category:
             return span.with_(type=term.type)
         return span.with_(type=DEFAULT_TYPES.get(span.category, span.category))
+
+    def _without_sig_edges(self, doc: Doc, spans: list[Span]) -> list[Span]:
+        """Another detector's spans without sig abbreviations at their edges: the entity model, trained on
+        PubMed, read "PO Q6H" as a medication and "prn fever" as a condition. Only frequencies and short
+        route abbreviations ("po", "iv", "sl") are cut; "oral contraceptives" keeps its route word."""
+        cut = [c for c in self.sig.candidates(doc, ()) if c.type == "FREQUENCY"
+               or (c.type == "ROUTE_OR_MODE" and len(c.text) <= 3 and c.text.replace(".", "").isalpha())]
+        if not cut:
+            return spans
+        out = []
+        for s in spans:
+            b, e = s.begin, s.end
+            changed = True
+            while changed and b < e:
+                changed = False
+                for c in cut:  # a sig phrase at the span's start or end, or reaching into it ("q6h prn" + "prn fever")
+                    if c.begin <= b < c.end and c.end <= e and _word_follows(doc.text, c.end, e):
+                        b, changed = c.end, True
+                    elif c.begin < e <= c.end and c.begin >= b:
+                        e, changed = c.begin, True
+                    while b < e and doc.text[b].isspace():
+                        b += 1
+                    while e > b and doc.text[e - 1].isspace():
+                        e -= 1
+            if e <= b:
+                continue  # nothing but sig words
+            out.append(s if (b, e) == (s.begin, s.end) else s.with_(begin=b, end=e, text=doc.text[b:e]))
+        return out
 
     def _entities(self, doc: Doc, external: list[Span], found: _Found) -> list[Span]:
         lexical = [s for s in self.lexicon.find(doc) if self.fallback or s.category == TEST]
@@ -256,6 +285,12 @@ class RulePipeline:
                     for s in doc.sections if s.end > s.begin]
         # One validation of the whole tree: much cheaper than a model per entity, attribute and trait.
         return Document.model_validate({"entities": entities, "unmapped_attributes": unmapped, "sections": sections})
+
+
+def _word_follows(text: str, pos: int, end: int) -> bool:
+    """Whether a word starts after white space at ``pos`` (not "SC - 48334", a compound's code)."""
+    rest = text[pos:end]
+    return rest[:1].isspace() and rest.lstrip()[:1].isalpha()
 
 
 def _attribute(id_: int, attr: Span, relationship: float, owner: str) -> dict[str, Any]:
