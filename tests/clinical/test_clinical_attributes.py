@@ -46,6 +46,8 @@ SIGS = [
      {"DOSAGE": ["10 mg/m(2)/day"], "DURATION": ["for 4 weeks"]}),
     ("Methotrexate 12 g/m2 IV with rescue.", "Methotrexate", {"DOSAGE": ["12 g/m2"], "ROUTE_OR_MODE": ["IV"]}),
     ("Morphine 450-mg bolus given.", "Morphine", {"DOSAGE": ["450-mg"], "FORM": ["bolus"]}),
+    ("Aspirin 325 mg once.", "Aspirin", {"DOSAGE": ["325 mg"], "FREQUENCY": ["once"]}),
+    ("Normal saline @ 125 mL/hr.", "Normal saline", {"RATE": ["125 mL/hr"]}),
 ]
 
 
@@ -117,6 +119,12 @@ def test_attributes_are_not_guessed_across_other_entities(pipeline):
     assert attributes(doc, "apixaban") == {"DOSAGE": ["5 mg"], "FREQUENCY": ["BID"]}
     assert entity(doc, "x 3 days").type == "TIME_TO_DX_NAME"
     assert attributes(doc, "Lasix") == {"DOSAGE": ["40 mg"], "ROUTE_OR_MODE": ["IV"]}
+
+
+def test_once_as_a_conjunction_is_no_frequency(pipeline):
+    doc = run(pipeline, "Once stable, start metoprolol 25 mg BID.")
+    assert attributes(doc, "metoprolol") == {"DOSAGE": ["25 mg"], "FREQUENCY": ["BID"]}
+    assert not doc.unmapped_attributes
 
 
 def test_sig_without_a_known_drug_is_unmapped_and_lone_words_are_quiet(pipeline):

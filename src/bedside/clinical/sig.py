@@ -77,7 +77,7 @@ class Sig:
                 self._phrases.add(phrase, attr)
         release = "|".join(_unit_regex(w) for w in sorted(data.get("release", ()), key=len, reverse=True))
         words = _CHAIN_WORDS + ("|" + release if release else "")
-        self._chain_gap = re.compile(rf"(?:[\s,;:()\-–/]|\b(?:{words})\b)*", re.I)
+        self._chain_gap = re.compile(rf"(?:[\s,;:()\-–/@]|\b(?:{words})\b)*", re.I)
         self._regexes = [
             (attr, rx) for attr, field in (("FREQUENCY", "frequency_patterns"), ("DURATION", "duration_patterns"))
             for rx in compile_all(data.get(field, []), ph, f"sig.json {field}")
