@@ -146,6 +146,9 @@ LABS = [
     ("EF 30%.", "EF", {"TEST_VALUE": ["30"], "TEST_UNIT": ["%"]}),
     ("Temp 38.5 C.", "Temp", {"TEST_VALUE": ["38.5"], "TEST_UNIT": ["C"]}),
     ("Lytes: K+ 3.9 mEq/L.", "K", {"TEST_VALUE": ["3.9"], "TEST_UNIT": ["mEq/L"]}),  # an ion's charge
+    ("Creatinine increased from 1.0 to 1.8 mg/dL.", "Creatinine",
+     {"TEST_VALUE": ["1.0", "1.8"], "TEST_UNIT": ["mg/dL"]}),
+    ("Urine output 30 mL/hr overnight.", "Urine output", {"TEST_VALUE": ["30"], "TEST_UNIT": ["mL/hr"]}),
 ]
 
 

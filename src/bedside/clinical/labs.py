@@ -46,6 +46,9 @@ class LabValues:
             rf"{values['filler']}(?:(?P<value>{_NUMBER})(?:\s*(?P<unit>{units}){unit_tail})?|(?P<qual>{qualitative})\b)",
             "tests.json values")
         self._more = Rx(rf"(?<![\w.,/])(?P<value>{_NUMBER})\s*(?P<unit>{units}){unit_tail}", "tests.json units")
+        # "Creatinine increased from 1.0 to 1.8 mg/dL": the value it went to, right after the first
+        self._then = Rx(rf"\s*(?:to|->|and then|then)\s*(?P<value>{_NUMBER})(?:\s*(?P<unit>{units}){unit_tail})?",
+                        "tests.json units")
 
     def attach(self, doc: Doc, tests: Sequence[Span]) -> list[LabLink]:
         """Values of each test (``tests`` in text order; the index in links refers to it)."""
@@ -71,6 +74,12 @@ class LabValues:
                 links.append(LabLink(i, _value(text, m, group, "TEST_VALUE"), 0.95))
             consumed = m.end()
             if not m.group("unit"):
+                then = self._then.match(text, doc.folded, m.end(), end) if group == "value" and pair is None else None
+                if then is not None:
+                    links.append(LabLink(i, _value(text, then, "value", "TEST_VALUE"), 0.9))
+                    if then.group("unit"):
+                        links.append(LabLink(i, _value(text, then, "unit", "TEST_UNIT"), 0.9))
+                    consumed = then.end()
                 continue
             unit = m.group("unit")
             links.append(LabLink(i, _value(text, m, "unit", "TEST_UNIT"), 0.95))
