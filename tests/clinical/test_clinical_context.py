@@ -97,6 +97,9 @@ CASES = [
     ("Pt is not on anticoagulation; not taking aspirin.", ["anticoagulation", "aspirin"],
      [{"NEGATION"}, {"NEGATION"}]),
     ("No fever, started on antibiotics.", ["fever", "antibiotics"], [{"NEGATION"}, set()]),
+    # "non-" before an exam finding, not inside a condition's name
+    ("Abdomen soft, non-tender, non-distended.", ["tender", "distended"], [{"NEGATION"}, {"NEGATION"}]),
+    ("Non-small cell lung cancer.", ["Non-small cell lung cancer"], [set()]),
     # what a condition resolved with is not negated
     ("Headache resolved with acetaminophen.", ["Headache", "acetaminophen"], [{"NEGATION"}, set()]),
 ]
