@@ -53,6 +53,9 @@ TOP1 = {
     "right femur fracture": "S72.91XA",
     "cellulitis of left leg": "L03.116",
     "chronic kidney disease stage 3": "N18.30",
+    # clinical wordings rewritten into the tabular list's (resources/coding/abbreviations.json)
+    "leg swelling": "R22.40",  # was I83.899, varicose veins
+    "pedal edema": "R60.0",
 }
 # mention -> code expected within the first five
 TOP5 = {
