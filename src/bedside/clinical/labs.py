@@ -104,9 +104,13 @@ def _paired_values(text: str, tests: Sequence[Span], i: int, m: re.Match[str]) -
     parts = re.fullmatch(r"([^/]*?)\s*/\s*(.+)", text[b:e])
     if parts is None:
         return None
-    return (Span.of(text, b + parts.start(1), b + parts.end(1), type="TEST_VALUE", source="lab", score=0.9),
-            Span.of(text, b + parts.start(2), b + parts.end(2), type="TEST_VALUE", source="lab", score=0.9))
+    return (_span(text, b + parts.start(1), b + parts.end(1), "TEST_VALUE"),
+            _span(text, b + parts.start(2), b + parts.end(2), "TEST_VALUE"))
 
 
 def _value(text: str, m: re.Match[str], group: str, type_: str) -> Span:
-    return Span.of(text, *m.span(group), type=type_, source="lab", score=0.9)
+    return _span(text, *m.span(group), type_)
+
+
+def _span(text: str, begin: int, end: int, type_: str) -> Span:
+    return Span.of(text, begin, end, type=type_, source="lab", score=0.9)

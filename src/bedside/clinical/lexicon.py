@@ -106,7 +106,7 @@ class Salts:
                 if s.end + word.start() in starts:
                     end = s.end + word.start()
                     break
-            end = len(doc.text[:end].rstrip())
+            end = s.end + len(doc.text[s.end:end].rstrip())  # not text[:end]: a copy of the note per drug
             if end > s.end:
                 grown.append((s.end, end))
                 s = s.with_(end=end, text=doc.text[s.begin:end])

@@ -77,10 +77,11 @@ class RulePipeline:
             raise InputError(f"note text must be a str, not {type(text).__name__} (decode bytes first)")
         doc = self.analyze(text)
         external = _unique(sorted((self._typed(doc, s) for s in coerce(text, entities)), key=_order))
-        external = self._without_sig_edges(doc, external)
+        sig_pool = self.sig.every_candidate(doc)  # found once: it trims the detector's spans, then becomes attributes
+        external = self._without_sig_edges(doc, external, sig_pool)
         found = _Found()
         spans = self._entities(doc, external, found)
-        sites, words, sig = self._attribute_candidates(doc, spans, found)
+        sites, words, sig = self._attribute_candidates(doc, spans, found, sig_pool)
         spans = self._condition_attributes(doc, spans, sites + words, found)
         spans = self._medication_attributes(doc, spans, sig, found)
         return self._document(doc, self._time_types(doc, spans), found)
@@ -116,11 +117,11 @@ class RulePipeline:
             return span.with_(type=term.type)
         return span.with_(type=DEFAULT_TYPES.get(span.category, span.category))
 
-    def _without_sig_edges(self, doc: Doc, spans: list[Span]) -> list[Span]:
+    def _without_sig_edges(self, doc: Doc, spans: list[Span], sig_pool: list[Span]) -> list[Span]:
         """Another detector's spans without sig abbreviations at their edges: the entity model, trained on
         PubMed, read "PO Q6H" as a medication and "prn fever" as a condition. Only frequencies and short
         route abbreviations ("po", "iv", "sl") are cut; "oral contraceptives" keeps its route word."""
-        cut = [c for c in self.sig.candidates(doc, ()) if c.type == "FREQUENCY"
+        cut = [c for c in sig_pool if c.type == "FREQUENCY"
                or (c.type == "ROUTE_OR_MODE" and len(c.text) <= 3 and c.text.replace(".", "").isalpha())]
         if not cut:
             return spans
@@ -169,14 +170,16 @@ class RulePipeline:
             kept += [s for s in patterned if s.category == cat and not same.hits(s.begin, s.end)]
         return sorted(external + lexical + kept, key=_order)
 
-    def _attribute_candidates(self, doc: Doc, spans: list[Span], found: _Found) -> tuple[list[Span], ...]:
+    def _attribute_candidates(
+        self, doc: Doc, spans: list[Span], found: _Found, sig_pool: list[Span],
+    ) -> tuple[list[Span], ...]:
         """Body sites, acuity/direction words and sig attributes that no entity or lab value covers.
 
         Where a site and a sig phrase share words the longer wins: "by mouth" is a route, "oral cavity" a site.
         """
         others = Occupied(s for s in spans if s.category != CONDITION)
         sites = [a for a in self.anatomy.find(doc) if not others.hits(a.begin, a.end)]
-        sig = self.sig.candidates(doc, spans + found.spans())
+        sig = self.sig.candidates(doc, spans + found.spans(), sig_pool)
         kept = {id(s) for s in drop_overlaps(sites + sig)}
         sites = [a for a in sites if id(a) in kept]
         sig = [a for a in sig if id(a) in kept]

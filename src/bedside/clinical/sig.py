@@ -83,8 +83,14 @@ class Sig:
             for rx in compile_all(data.get(field, []), ph, f"sig.json {field}")
         ]
 
-    def candidates(self, doc: Doc, taken: Sequence[Span]) -> list[Span]:
-        """Sig attributes in the note's sentences that overlap none of ``taken`` (entities, lab values)."""
+    def candidates(self, doc: Doc, taken: Sequence[Span], pool: Sequence[Span] | None = None) -> list[Span]:
+        """Sig attributes in the note's sentences that overlap none of ``taken`` (entities, lab values);
+        ``pool`` is :meth:`every_candidate`'s result when the caller already has it."""
+        occupied = Occupied(taken)
+        return [c for c in (self.every_candidate(doc) if pool is None else pool) if not occupied.hits(c.begin, c.end)]
+
+    def every_candidate(self, doc: Doc) -> list[Span]:
+        """Sig attributes in the note's sentences, whatever else covers them."""
         text, folded = doc.text, doc.folded
         found: list[Span] = []
         for m in self._quantity.finditer(text, folded):
@@ -100,9 +106,7 @@ class Sig:
             for m in rx.finditer(text, folded):
                 if m.end() > m.start():
                     found.append(Span.of(text, m.start(), m.end(), type=kind, source="sig", score=0.9))
-        occupied = Occupied(taken)
-        return [c for c in drop_overlaps(found)
-                if c.type != _NOT_SIG and doc.within_sentence(c.begin, c.end) and not occupied.hits(c.begin, c.end)]
+        return [c for c in drop_overlaps(found) if c.type != _NOT_SIG and doc.within_sentence(c.begin, c.end)]
 
     def link(
         self, doc: Doc, meds: Sequence[Span], attrs: Sequence[Span], barriers: Sequence[Span] = (),

@@ -148,12 +148,10 @@ class NameDetector:
             k = self.titles.match(toks, i)
             if k and i + k < n and toks[i + k].text == "." and len(toks[i + k - 1].text) > 4:
                 k = 0  # a whole word and a full stop ends a sentence: "... the friend professor. CD is"
-            if k and cased:
-                j = i + k + (i + k < n and toks[i + k].text == ".")
-                if j < n and not toks[j].text[:1].isupper() and (len(t.text) > 3 or t.key == "fr"):
-                    k = 0  # not "family doctor revealed", "6.5 Fr. phlexometallic tube" (nurses do write "dr. griffin")
+            j = i + k + (i + k < n and toks[i + k].text == ".")  # the word after the title (and its full stop)
+            if k and cased and j < n and not toks[j].text[:1].isupper() and (len(t.text) > 3 or t.key == "fr"):
+                k = 0  # not "family doctor revealed", "6.5 Fr. phlexometallic tube" (nurses do write "dr. griffin")
             if k:
-                j = i + k + (i + k < n and toks[i + k].text == ".")
                 close = j < n and toks[j].begin - toks[j - 1].end <= 2
                 if close and lex.wordlike(toks[j]) and self._title_ok(toks, i, j):
                     i = add(j, 0.9)
