@@ -46,6 +46,7 @@ def test_each_class_is_found(detector, text, expected):
     ("Medicated at 10:30am for pain.", "10:30am"),
     ("Strength 4/5 in the left arm; pain 3/10.", "4/5"),
     ("PSV 10/5 with FiO2 40%, tolerating.", "10/5"),
+    ("ABG 7.43/41/76/28 on 40%.", "41/76"),
     ("65 yo woman with CHF.", "65"),
     ("Foley draining clear yellow urine.", "Foley"),
     ("LIMA to LAD patent on cath.", "LIMA"),
@@ -144,6 +145,8 @@ _LOWER_NOTE = ("pt resting in bed with eyes closed, easily roused, follows comma
     ("Family prefers St K. over the others.", ("HOSPITAL", "St K")),
     ("FOLLOWED BY THE RENAL TEAM AT BMH FOR YEARS.", ("HOSPITAL", "BMH")),
     ("nursing progress note 3->4 dec", ("DATE", "3")),
+    ("HAD TREATMENTS 10/03/10/04 AND DUE AGAIN.", ("DATE", "10/03/10/04")),  # two dates run together
+    ('pt states "im at the general hospital."', ("HOSPITAL", "general")),
     # form labels
     ("Patient Name: Maria Lopez. Seen in clinic for follow-up of hypertension.", ("NAME", "Maria Lopez")),
     ("Attending: Kwame Mensah, MD. Seen in clinic for follow-up of hypertension.", ("NAME", "Kwame Mensah")),
