@@ -102,6 +102,20 @@ CASES = [
     ("Non-small cell lung cancer.", ["Non-small cell lung cancer"], [set()]),
     # what a condition resolved with is not negated
     ("Headache resolved with acetaminophen.", ["Headache", "acetaminophen"], [{"NEGATION"}, set()]),
+    # a finding affirmed in its own clause leaves the negated list ("present" ends the scope at the comma)
+    ("No fever, cough present.", ["fever", "cough"], [{"NEGATION"}, set()]),
+    ("No edema, rash or murmur present.", ["edema", "rash", "murmur"], [{"NEGATION"}] * 3),
+    ("No cough present.", ["cough"], [{"NEGATION"}]),
+    # phrases that start with a negation word but negate nothing after them (CodiEsp case reports)
+    ("A 33-year-old male, with no known medical history, was admitted with ischemic stroke.",
+     ["ischemic stroke"], [set()]),
+    ("A 92-year-old woman, without known drug allergies, with a history of hypertension.",
+     ["hypertension"], [{"PAST_HISTORY"}]),
+    ("Treatment with no disappearance of the episodes and side effects (mainly insomnia).", ["insomnia"], [set()]),
+    ("Due to the lack of response to treatment, an ultrasound showed bladder lesions.", ["bladder lesions"], [set()]),
+    ("Tissue without epithelium and a postsurgical diagnosis of aneurysmal bone cyst.",
+     ["epithelium", "aneurysmal bone cyst"], [{"NEGATION"}, set()]),
+    ("No history of asthma.", ["asthma"], [{"NEGATION"}]),
 ]
 
 

@@ -40,6 +40,7 @@ class Rule:
     max_scope: int
     applies_to: frozenset[str] | None = None
     terminates: frozenset[str] = frozenset()
+    at_clause: bool = False  # ends a scope at the clause break before it, or not at all (see _clause_end)
 
     def ends(self, other: Rule) -> bool:
         """Whether this trigger, met inside ``other``'s scope, ends it."""
@@ -57,6 +58,25 @@ class Modifier:
     end: int
     forward: tuple[int, int] | None = None  # token scopes [a, b)
     backward: tuple[int, int] | None = None
+
+
+# What separates clauses in a list of findings, and what continues the list ("no edema, rash or murmur").
+_CLAUSE_BREAKS = frozenset({",", ";"})
+_CONJUNCTIONS = frozenset({"or", "and", "nor", "/"})
+
+
+def _clause_end(doc: Doc, lo: int, hi: int) -> int | None:
+    """Where an ``at_clause`` terminator at token ``hi`` ends a forward scope that starts at ``lo``: the
+    last comma or semicolon before it, when no conjunction follows that break. "No fever, cough present":
+    the scope of "no" ends at the comma; "No edema, rash or murmur present" stays one negated list, and
+    "No cough present" has no break, so the terminator does nothing (None)."""
+    keys = doc.tokens.keys
+    for k in range(hi - 1, lo - 1, -1):
+        if keys[k] in _CONJUNCTIONS:
+            return None
+        if keys[k] in _CLAUSE_BREAKS:
+            return k
+    return None
 
 
 class ConText:
@@ -94,7 +114,8 @@ class ConText:
             raise ConfigError(f"{_FILE}: rule category '{category}' is not in 'categories'")
         applies = raw.get("applies_to")
         return Rule(category, direction, int(raw.get("max_scope", self.default_scope)),
-                    frozenset(applies) if applies else None, frozenset(raw.get("terminates", ())))
+                    frozenset(applies) if applies else None, frozenset(raw.get("terminates", ())),
+                    bool(raw.get("at_clause", False)))
 
     def modifiers(self, doc: Doc, sentence: int) -> list[Modifier]:
         """The triggers of one sentence, with their scopes."""
@@ -110,7 +131,10 @@ class ConText:
                     if u.lo >= end:
                         break
                     if u.rule.ends(rule) and u.rule.direction != BACKWARD:
-                        end = u.lo
+                        cut = _clause_end(doc, t.hi, u.lo) if u.rule.at_clause else u.lo
+                        if cut is None:
+                            continue
+                        end = cut
                         break
                 t.forward = (t.hi, end)
             if rule.direction in (BACKWARD, BIDIRECTIONAL):
