@@ -149,6 +149,10 @@ LABS = [
     ("Creatinine increased from 1.0 to 1.8 mg/dL.", "Creatinine",
      {"TEST_VALUE": ["1.0", "1.8"], "TEST_UNIT": ["mg/dL"]}),
     ("Urine output 30 mL/hr overnight.", "Urine output", {"TEST_VALUE": ["30"], "TEST_UNIT": ["mL/hr"]}),
+    ("Plt 98 K, INR 1.2.", "Plt", {"TEST_VALUE": ["98"], "TEST_UNIT": ["K"]}),
+    ("Platelets 250K.", "Platelets", {"TEST_VALUE": ["250"], "TEST_UNIT": ["K"]}),
+    ("Na 140 K 4.0 Cl 101.", "K", {"TEST_VALUE": ["4.0"]}),  # K before a number is potassium, not a unit
+    ("Creatinine of 1.9-2.4 mg % before.", "Creatinine", {"TEST_VALUE": ["1.9-2.4"], "TEST_UNIT": ["mg %"]}),
 ]
 
 
@@ -250,7 +254,32 @@ def test_a_lexicon_condition_tagged_as_a_medication_takes_the_lexicon_category(p
     doc = pipeline(text, given)
     by_text = {e.text: e.category for e in doc.entities}
     assert by_text["Ascites"] == "MEDICAL_CONDITION"
-    assert by_text["CP"] == "MEDICATION"  # an abbreviation keeps the detector's reading
+    assert by_text["CP"] == "MEDICATION"  # an ambiguous abbreviation keeps the detector's reading
+    text = "History of DVT and PE on warfarin."
+    given = [{"begin_offset": 11, "end_offset": 14, "category": "MEDICATION"},
+             {"begin_offset": 19, "end_offset": 21, "category": "MEDICATION"}]
+    assert {e.text: e.category for e in pipeline(text, given).entities}["PE"] == "MEDICAL_CONDITION"
+    assert {e.text: e.category for e in pipeline(text, given).entities}["DVT"] == "MEDICAL_CONDITION"
+
+
+def test_room_air_after_a_saturation_is_no_medication(pipeline):
+    text = "SpO2 98% on RA. Sats 95% room air. Retinoic acid (RA) was given."
+    given = [{"begin_offset": 12, "end_offset": 14, "category": "MEDICATION"},
+             {"begin_offset": 25, "end_offset": 33, "category": "MEDICATION"},
+             {"begin_offset": 35, "end_offset": 48, "category": "MEDICATION"},
+             {"begin_offset": 50, "end_offset": 52, "category": "MEDICATION"}]
+    doc = pipeline(text, given)
+    assert [e.text for e in doc.entities if e.category == "MEDICATION"] == ["Retinoic acid", "RA"]
+    assert attributes(doc, "SpO2") == {"TEST_VALUE": ["98"], "TEST_UNIT": ["%"]}
+
+
+def test_the_allergy_word_is_no_condition_inside_an_allergy_entity(pipeline):
+    text = "No known drug allergies. Allergies: penicillin (hives)."
+    given = [{"begin_offset": 9, "end_offset": 23, "category": "MEDICAL_CONDITION"},  # drug allergies
+             {"begin_offset": 48, "end_offset": 53, "category": "MEDICAL_CONDITION"}]
+    doc = pipeline(text, given)
+    assert [(e.text, e.category) for e in doc.entities if e.category != "MEDICATION"] == [
+        ("No known drug allergies", "BEHAVIORAL_ENVIRONMENTAL_SOCIAL"), ("hives", "MEDICAL_CONDITION")]
 
 
 def test_sig_abbreviations_are_cut_from_another_detectors_spans(pipeline):

@@ -200,6 +200,15 @@ def test_lab_value_with_ucum_unit(pipeline):
                                     "code": "mg/dL"}
 
 
+def test_a_range_of_values_and_counts_in_thousands(pipeline):
+    bundle = convert(pipeline, "Creatinine of 1.9-2.4 mg % last year. Plt 98 K.")
+    [cr] = by_text(bundle, "Observation", "Creatinine")
+    ucum = {"system": "http://unitsofmeasure.org", "code": "mg/dL", "unit": "mg %"}
+    assert cr["valueRange"] == {"low": {"value": 1.9, **ucum}, "high": {"value": 2.4, **ucum}}
+    [plt] = by_text(bundle, "Observation", "Plt")
+    assert plt["valueQuantity"]["code"] == "10*3/uL"
+
+
 def test_vital_signs_and_blood_pressure_components(pipeline):
     bundle = convert(pipeline, "Exam: T 37.2 C, HR 84, BP 128/76 mmHg, SpO2 97% on room air.")
     [temp] = by_text(bundle, "Observation", "T")

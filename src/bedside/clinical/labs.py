@@ -19,7 +19,8 @@ from bedside.clinical.doc import Doc
 from bedside.clinical.regex import Rx
 from bedside.clinical.spans import Span
 
-_NUMBER = r"(?:[<>≤≥]=?\s*)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?"
+# a value, a ratio ("120/80") or a range written without spaces ("1.9-2.4"; "Cr 1.4 - 2 days ago" is no range)
+_NUMBER = r"(?:[<>≤≥]=?\s*)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?|-\d+(?:\.\d+)?(?![\d/-]))?"
 _MORE_GAP = 60  # characters from one value to the next of the same test
 
 
@@ -39,6 +40,10 @@ class LabValues:
     def __init__(self, folder: Path | None = None):
         values = resources.require(resources.load("tests.json", folder), "values", "tests.json")
         units = _unit_regex(values["units"])
+        # "Plt 98 K" (thousands per microlitre), but in "Na 140 K 4.0" K is the next test, potassium
+        alone = _unit_regex(values.get("units_not_before_a_number", ()))
+        if alone:
+            units = rf"{units}|(?:{alone})(?!\s*\d|\.\d)"
         qualitative = "|".join(re.escape(q.lower()) for q in sorted(values["qualitative"], key=len, reverse=True))
         # A unit must end the token: "mg" is not the start of "mgmt", "%" stands alone.
         unit_tail = r"(?![\w/^])"

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bedside.clinical import resources
 from bedside.clinical.context import ConText
 from bedside.clinical.doc import Analyzer, Doc
 from bedside.clinical.external import DEFAULT_TYPES, coerce
@@ -22,6 +23,7 @@ from bedside.clinical.labs import LabValues
 from bedside.clinical.lexicon import Lexicon, Salts
 from bedside.clinical.modifiers import ConditionModifiers
 from bedside.clinical.patterns import Patterns
+from bedside.clinical.regex import Rx
 from bedside.clinical.schema import Document, Trait
 from bedside.clinical.sig import Sig
 from bedside.clinical.spans import Occupied, Span, drop_overlaps
@@ -31,6 +33,7 @@ CONDITION, MEDICATION, TEST = "MEDICAL_CONDITION", "MEDICATION", "TEST_TREATMENT
 ANATOMY, TIME = "ANATOMY", "TIME_EXPRESSION"
 _CORE = (CONDITION, MEDICATION, TEST)
 _SWAPPABLE = {CONDITION, MEDICATION}  # a test name tagged as a chemical is handled by lab values instead
+_ALLERGY_WORDS = ("allerg", "hypersensitiv", "intoleran")  # the head words of social.json's ALLERGIES
 _KIND_SCORE, _SECTION_KIND_SCORE = 0.8, 0.6
 _TIME_WINDOW = 300  # characters
 # Which entity category each attribute type belongs to (Comprehend's attribute Category).
@@ -67,6 +70,12 @@ class RulePipeline:
         self.labs = LabValues(folder)
         self.sig = Sig(folder)
         self.modifiers = ConditionModifiers(folder)
+        ambiguous = resources.require(resources.load("conditions.json", folder), "ambiguous_abbreviations",
+                                      "conditions.json")
+        room_air = resources.require(resources.load("tests.json", folder), "room_air", "tests.json")
+        self.room_air_words = frozenset(resources.require(room_air, "words", "tests.json room_air"))
+        self.room_air_after = Rx(resources.require(room_air, "after", "tests.json room_air"), "tests.json room_air")
+        self.ambiguous = frozenset(resources.require(ambiguous, "terms", "conditions.json ambiguous_abbreviations"))
 
     def __call__(self, text: str, entities: Iterable[Any] | None = None) -> Document:
         return self.run(text, entities)
@@ -78,7 +87,7 @@ class RulePipeline:
         doc = self.analyze(text)
         external = _unique(sorted((self._typed(doc, s) for s in coerce(text, entities)), key=_order))
         sig_pool = self.sig.every_candidate(doc)  # found once: it trims the detector's spans, then becomes attributes
-        external = self._without_sig_edges(doc, external, sig_pool)
+        external = self._without_sig_edges(doc, self._without_room_air(doc, external), sig_pool)
         found = _Found()
         spans = self._entities(doc, external, found)
         sites, words, sig = self._attribute_candidates(doc, spans, found, sig_pool)
@@ -102,20 +111,42 @@ class RulePipeline:
     def _typed(self, doc: Doc, span: Span) -> Span:
         """An external span with a type: the lexicon's when it knows the words, else the category's default.
 
-        A span that is exactly a lexicon condition or medication, other than an all-capitals abbreviation,
-        takes the lexicon's category: the entity model trained on PubMed tagged "ascites" and "hepatitis B"
-        as chemicals (dev strict F1 through the pipeline +0.03 BC5CDR-disease, +0.07 chemical). Abbreviations
-        keep the model's category: "CP" is chest pain in the lexicon and cyclophosphamide in a PubMed
-        abstract (with them, -0.10 and -0.07); so "DVT" and "PE" tagged as chemicals stay wrong."""
+        A span that is exactly a lexicon condition or medication takes the lexicon's category: the entity
+        model trained on PubMed tagged "ascites" and "hepatitis B" as chemicals (dev strict F1 through the
+        pipeline +0.03 BC5CDR-disease, +0.07 chemical), and "DVT" or "PE" in a clinical note. Abbreviations
+        that mean a condition in one field and a chemical in another (conditions.json
+        ``ambiguous_abbreviations``: "CP" is chest pain here, cyclophosphamide in PubMed) keep the model's."""
         if span.type:
             return span
         term = self.lexicon.lookup(doc, span) if span.category in _CORE else None
         if term is not None and term.category != span.category and {term.category, span.category} <= _SWAPPABLE \
-                and not span.text.isupper():
+                and span.text not in self.ambiguous:
             return span.with_(category=term.category, type=term.type)
         if term is not None and term.category == span.category:
             return span.with_(type=term.type)
         return span.with_(type=DEFAULT_TYPES.get(span.category, span.category))
+
+    def _without_room_air(self, doc: Doc, spans: list[Span]) -> list[Span]:
+        """Without "RA" / "room air" tagged as a medication right after an oxygen saturation ("98% on RA")."""
+        def room_air(s: Span) -> bool:
+            if s.category != MEDICATION or " ".join(s.text.lower().split()) not in self.room_air_words:
+                return False
+            lo = max(0, s.begin - 40)
+            folded = doc.folded[lo:s.begin] if doc.folded is not None else None
+            return self.room_air_after.search(doc.text[lo:s.begin], folded) is not None
+        return [s for s in spans if not room_air(s)]
+
+    @staticmethod
+    def _without_allergy_words(patterned: list[Span], external: list[Span]) -> list[Span]:
+        """Without the detector's conditions that are the words of an ALLERGIES entity: "No known drug
+        allergies" is one entity, not also a "drug allergies" condition. A drug or a reaction inside one
+        stays ("allergic to penicillin (hives)"). Substance words are left as the model tags them:
+        "denied alcohol" yields ALCOHOL_CONSUMPTION and an alcohol MEDICATION, because BC5CDR tags
+        cocaine and ethanol as chemicals and dropping them cost 0.7 dev chemical F1."""
+        allergies = Occupied(s for s in patterned if s.type == "ALLERGIES")
+        return [e for e in external if not (
+            e.category == CONDITION and any(w.lower().startswith(_ALLERGY_WORDS) for w in e.text.split())
+            and allergies.hits(e.begin, e.end))]
 
     def _without_sig_edges(self, doc: Doc, spans: list[Span], sig_pool: list[Span]) -> list[Span]:
         """Another detector's spans without sig abbreviations at their edges: the entity model, trained on
@@ -155,6 +186,7 @@ class RulePipeline:
         external = [e for e in external if not any(e.within(b, x) for b, x in grown)]
         lexical = [s for s in lexical if not any(s.within(b, x) for b, x in grown)]
         patterned = _longest_per_category(self.patterns.find(doc))
+        external = self._without_allergy_words(patterned, external)
         tests = sorted((s for s in lexical + external if s.type == "TEST_NAME"), key=lambda s: s.begin)
         for link in self.labs.attach(doc, tests):
             found.add(tests[link.entity], link.attribute, link.relationship_score)

@@ -201,6 +201,8 @@ class _Builder(_Conditions):
             return {"valueQuantity": _quantity(parsed[1]["value"], unit, parsed[1].get("comparator"))}
         if parsed and parsed[0] == "Quantity" and unit is None:  # the unit was part of the value ("97%")
             return {"valueQuantity": parsed[1]}
+        if parsed and parsed[0] == "Range" and "unit" not in parsed[1]["low"]:  # "creatinine 1.9-2.4 mg/dL"
+            return {"valueRange": {k: _quantity(q["value"], unit) for k, q in parsed[1].items()}}
         return {"valueString": f"{value} {unit}" if unit else value}
 
     def procedure(self, e: Entity, traits: set[str]) -> None:
