@@ -116,6 +116,15 @@ CASES = [
     ("Tissue without epithelium and a postsurgical diagnosis of aneurysmal bone cyst.",
      ["epithelium", "aneurysmal bone cyst"], [{"NEGATION"}, set()]),
     ("No history of asthma.", ["asthma"], [{"NEGATION"}]),
+    ("A woman with no previous neurological history, asthma and treated with oral contraceptives.",
+     ["asthma"], [set()]),
+    ("Abdominal ultrasound: no sign of thrombosis.", ["ultrasound", "thrombosis"], [set(), {"NEGATION"}]),
+    ("There were no complications, and the drain was removed 13 days after surgery.",
+     ["complications", "surgery"], [{"NEGATION"}, set()]),
+    ("No treatment was performed and the patient was admitted to hospice.", ["treatment", "hospice"],
+     [{"NEGATION"}, set()]),
+    ("No fever, chills, and sweats.", ["fever", "chills", "sweats"], [{"NEGATION"}] * 3),
+    ("She had no fever, was found to have pneumonia.", ["fever", "pneumonia"], [{"NEGATION"}, set()]),
 ]
 
 
