@@ -48,6 +48,8 @@ SIGS = [
     ("Morphine 450-mg bolus given.", "Morphine", {"DOSAGE": ["450-mg"], "FORM": ["bolus"]}),
     ("Aspirin 325 mg once.", "Aspirin", {"DOSAGE": ["325 mg"], "FREQUENCY": ["once"]}),
     ("Normal saline @ 125 mL/hr.", "Normal saline", {"RATE": ["125 mL/hr"]}),
+    ("Albuterol 90 mcg/actuation inhaler 2 puffs q4-6h prn.", "Albuterol",
+     {"STRENGTH": ["90 mcg/actuation"], "FORM": ["inhaler"], "DOSAGE": ["2 puffs"], "FREQUENCY": ["q4-6h prn"]}),
 ]
 
 
