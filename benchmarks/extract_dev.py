@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None, help="entity model folder (default: the shipped one)")
     ap.add_argument("--data-root", type=Path, default=Path("../shared/data/ner"))
     ap.add_argument("--limit", type=int, default=0, help="first N sentences per corpus (0: all)")
+    ap.add_argument("--note", default="", help="what the model is (written under the header)")
     args = ap.parse_args()
     corpora = []
     for rel, cat in CORPORA:
@@ -79,13 +80,15 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores",
         "model": meta.get("model"),
+        "note": args.note,
         "results": results,
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "extract_dev.json").write_text(json.dumps(record, indent=1) + "\n")
     lines = [
         "# `bedside extract` on the dev sets (strict entity F1, %)", "",
-        f"Command: `{record['command']}`  ", f"Date: {record['date']}  ", f"Machine: {record['machine']}", "",
+        f"Command: `{record['command']}`  ", f"Date: {record['date']}  ", f"Machine: {record['machine']}  ",
+        *([f"Model: {args.note}"] if args.note else []), "",
         "| pipeline | " + " | ".join(r for r, _ in CORPORA) + " | seconds |",
         "|---|" + "---|" * (len(CORPORA) + 1),
     ]

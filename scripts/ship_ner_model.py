@@ -2,7 +2,7 @@
 
     python scripts/ship_ner_model.py .artifacts/ner-minilm-v2 [--label-bias MEDICAL_CONDITION=-1.5 ...]
 
-Copies model.onnx and tokenizer.json from DIR/onnx (or DIR) to src/bedside/resources/ner/default/
+Copies model.onnx, tokenizer.json and untagged.json from DIR/onnx (or DIR) to src/bedside/resources/ner/default/
 and writes its bedside-ner.json with machine-specific paths made relative (data files keep their
 name and sha256; the base model keeps its name and sha256), so the shipped metadata says how the
 model was made without naming this machine's folders. ``--label-bias`` sets the per-category logit
@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from bedside.ner.infer import META_FILE, MODEL_FILE, TOKENIZER_FILE, artifact_dir, bias_vector, read_meta
+from bedside.ner.untagged import FILE as UNTAGGED
 
 DEST = Path(__file__).resolve().parents[1] / "src/bedside/resources/ner/default"
 LIMIT = 30 * 1024 * 1024  # the budget for the shipped artifact
@@ -48,8 +49,10 @@ def main(src: str, label_bias: dict[str, float] | None = None, source: str | Non
     if meta.get("recipe"):
         meta["recipe"] = Path(meta["recipe"]).name
     DEST.mkdir(parents=True, exist_ok=True)
-    for name in (MODEL_FILE, TOKENIZER_FILE):
-        if (folder / name).resolve() != (DEST / name).resolve():
+    for name in (MODEL_FILE, TOKENIZER_FILE, UNTAGGED):
+        if not (folder / name).is_file() and name == UNTAGGED:
+            (DEST / name).unlink(missing_ok=True)  # a model trained before the list existed ships without one
+        elif (folder / name).resolve() != (DEST / name).resolve():
             shutil.copyfile(folder / name, DEST / name)
     (DEST / META_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     print(f"shipped {folder} -> {DEST} ({size / 2**20:.1f} MiB)")

@@ -61,6 +61,8 @@ def coerce(text: str, items: Iterable[Any] | None) -> list[Span]:
         if not 0.0 <= score <= 1.0:
             raise InputError(f"entity {n}: score {score} is not between 0 and 1")
         category = category.upper()
+        # a model span its training corpora never tagged (bedside.ner.untagged): kept only if a lexicon knows it
+        meta = {"untagged": True} if _field(item, "untagged") is True else None
         out.append(Span.of(text, begin, end, category=category, type=str(type_).upper(), score=score,
-                           source="external"))
+                           source="external", meta=meta or {}))
     return out

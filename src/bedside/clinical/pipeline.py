@@ -86,6 +86,8 @@ class RulePipeline:
             raise InputError(f"note text must be a str, not {type(text).__name__} (decode bytes first)")
         doc = self.analyze(text)
         external = _unique(sorted((self._typed(doc, s) for s in coerce(text, entities)), key=_order))
+        # words the model's training corpora wrote often and never tagged: dropped unless a lexicon knows them
+        external = [s for s in external if not (s.meta.get("untagged") and self.lexicon.lookup(doc, s) is None)]
         sig_pool = self.sig.every_candidate(doc)  # found once: it trims the detector's spans, then becomes attributes
         external = self._without_sig_edges(doc, self._without_room_air(doc, external), sig_pool)
         found = _Found()

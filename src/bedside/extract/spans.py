@@ -87,6 +87,7 @@ class ModelSpans:
         # batch sizes 1 and 32). Static activation scales would remove that; not done yet.
         found = self.model.predict([p for _, _, p in pieces])
         out: list[list[dict]] = [[] for _ in texts]
+        untagged = self.model.untagged  # spans the rule layer drops unless its lexicon knows them (ner/untagged.py)
         for (i, off, piece), ents in zip(pieces, found, strict=True):
             merged: list[dict] = []
             for e in ents:
@@ -105,7 +106,9 @@ class ModelSpans:
                 qualifier = TYPE_BEFORE.search(piece, max(0, b - 12), b) if condition else None
                 if qualifier:
                     b = qualifier.start()
-                out[i].append({**m, "begin_offset": b + off, "end_offset": e + off, "text": piece[b:e]})
+                flag = untagged is not None and untagged.contains(m["category"], piece[b:e])
+                out[i].append({**m, "begin_offset": b + off, "end_offset": e + off, "text": piece[b:e],
+                               **({"untagged": True} if flag else {})})
         return out
 
     def _headings(self, text: str) -> list[tuple[int, int]]:

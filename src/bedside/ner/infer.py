@@ -17,6 +17,7 @@ import numpy as np
 
 from bedside.errors import InputError, ModelUnavailableError
 from bedside.ner.tokens import TextEncoder, decode
+from bedside.ner.untagged import Untagged
 
 META_FILE = "bedside-ner.json"
 MODEL_FILE = "model.onnx"
@@ -149,6 +150,10 @@ class NerModel:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelUnavailableError(f"{self.path / MODEL_FILE}: cannot load ONNX model ({exc})") from exc
         self.batch_size = batch_size
+        try:
+            self.untagged = Untagged.load(self.path)
+        except (ValueError, OSError) as exc:
+            raise ModelUnavailableError(f"{self.path}: {exc}") from exc
         try:
             self.bias = bias_vector(self.labels, self.meta.get("label_bias"), f"{self.path / META_FILE} label_bias")
         except InputError as exc:

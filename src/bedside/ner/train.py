@@ -37,7 +37,7 @@ from tqdm import tqdm
 from bedside.catalog import Catalog, Resolver, sha256_file
 from bedside.config import Settings
 from bedside.errors import InputError
-from bedside.ner import export
+from bedside.ner import export, untagged
 from bedside.ner.data import Corpus, Example, merge, read_corpus
 from bedside.ner.evaluate import evaluate, headline
 from bedside.ner.infer import FORMAT, META_FILE, TOKENIZER_FILE, bias_vector, predict
@@ -301,6 +301,8 @@ def train(recipe: Recipe, out: Path, settings: Settings, *, strict: bool = False
         log.info("dev strict F1 (torch fp32): %s", headline(dev["torch_fp32"]))
     meta["dev"] = dev
     _write_meta(out, meta)
+    (out / "onnx").mkdir(parents=True, exist_ok=True)
+    meta["untagged"] = untagged.write(out / "onnx", untagged.build(examples, categories))
     export_and_score(out, meta, dev_corpora, quantize=p.quantize, threads=p.threads)
     meta["total_seconds"] = round(time.time() - started, 1)
     _write_meta(out, meta)
