@@ -107,6 +107,11 @@ def test_sentences_join_wrapped_lines_and_split_unpunctuated_ones():
     ]
 
 
+def test_a_full_stop_at_the_end_of_a_line_ends_the_sentence_before_a_lower_case_line():
+    text = "No UTIs.\nfever occasionally, sweating.\nSeen by Dr.\nsmith today"
+    assert _sentences(text) == ["No UTIs.", "fever occasionally, sweating.", "Seen by Dr.\nsmith today"]
+
+
 def test_sentences_split_on_questions_exclamations_and_blank_lines():
     assert _sentences("Chest pain? No. Fever! Yes\n\nnew paragraph") == [
         "Chest pain?", "No.", "Fever!", "Yes", "new paragraph"]

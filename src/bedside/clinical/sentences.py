@@ -4,7 +4,8 @@ Notes break lines for lists ("1. Furosemide 40 mg PO daily"), labels ("BP: 120/8
 ("...diabetes mellitus and\\nhypertension"), and use periods inside abbreviations ("b.i.d.", "Dr.").
 A sentence ends at a period, '?' or '!' followed by space and a word that is not lower case (unless
 the word before is a known abbreviation or a list number), at a blank line, and at a line break
-unless the text plainly runs on (next line lower case, or the line ends with "and", ",", ...).
+unless the text plainly runs on (next line lower case, or the line ends with "and", ",", ...); a
+line that ends with a full stop (not an abbreviation's) always ends its sentence.
 """
 
 from __future__ import annotations
@@ -70,13 +71,17 @@ class SentenceSplitter:
         prev = prev.rstrip()
         if _LIST_MARKER.match(line) or _LABEL.match(line) or prev.endswith(":"):
             return True
+        last = _LAST_WORD.search(prev)
+        word = last.group(1).lower() if last else ""
+        # A full stop at the end of a line ends the sentence even before a lower-case line ("No UTIs.\nfever
+        # occasionally, ..." had carried the negation over); not after an abbreviation ("Dr.\nsmith").
+        if prev[-1:] in ".?!" and not (prev.endswith(".") and word in self._no_split):
+            return True
         first = line.lstrip()[:1]
         if first.islower() or prev[-1:] in self._continue_chars:
             return False
-        last = _LAST_WORD.search(prev)
         if last is None:
             return True
-        word = last.group(1).lower()
         if word in self._continue_words:
             return False
         return not (prev.endswith(".") and word in self._no_split)
