@@ -125,6 +125,8 @@ CASES = [
      [{"NEGATION"}, set()]),
     ("No fever, chills, and sweats.", ["fever", "chills", "sweats"], [{"NEGATION"}] * 3),
     ("She had no fever, was found to have pneumonia.", ["fever", "pneumonia"], [{"NEGATION"}, set()]),
+    # "DVT prophylaxis": the condition right before it is prevented, not present; nothing further back
+    ("Heparin for DVT prophylaxis.", ["DVT"], [{"NEGATION"}]),
 ]
 
 
@@ -211,3 +213,9 @@ def test_rules_are_data_a_site_can_extend(tmp_path):
     path.write_text(json.dumps(data))
     custom = RulePipeline(folder)
     assert context_traits(custom, "nie pneumonia.", ["pneumonia"]) == [{"NEGATION"}]
+
+
+def test_prophylaxis_negates_only_the_condition_right_before_it(pipeline):
+    doc = pipeline("There was a history of allergy to contrast agents and prophylaxis with steroids was given.")
+    allergy = [e for e in doc.entities if e.type == "ALLERGIES"]
+    assert allergy and "NEGATION" not in {t.name for t in allergy[0].traits}
