@@ -151,6 +151,14 @@ def _model(text: str, words: list[tuple[str, str]]) -> list[ModelEntity]:
     return out
 
 
+def test_radiology_findings_are_conditions(pipeline):
+    doc = pipeline("FINDINGS: Calcified granuloma. No focal consolidation, pleural effusion, or pneumothorax. "
+                   "Vague opacity at the left lung base.")
+    found = {e.text: {t.name for t in e.traits} for e in doc.entities if e.category == "MEDICAL_CONDITION"}
+    assert "NEGATION" in found["focal consolidation"] and "NEGATION" in found["pneumothorax"]
+    assert "NEGATION" not in found["Calcified granuloma"] and "NEGATION" not in found["opacity"]
+
+
 def test_model_entities_get_types_attributes_and_traits(pipeline):
     text = "Denies dyspnea. Started Lasix 20 mg IV BID. Sodium 131 mmol/L."
     given = _model(text, [("dyspnea", "MEDICAL_CONDITION"), ("Lasix", "MEDICATION"), ("Sodium", "MEDICATION")])
