@@ -157,6 +157,9 @@ def test_radiology_findings_are_conditions(pipeline):
     found = {e.text: {t.name for t in e.traits} for e in doc.entities if e.category == "MEDICAL_CONDITION"}
     assert "NEGATION" in found["focal consolidation"] and "NEGATION" in found["pneumothorax"]
     assert "NEGATION" not in found["Calcified granuloma"] and "NEGATION" not in found["opacity"]
+    text = "The cardiomediastinal silhouette is normal. No effusions."
+    doc = pipeline(text, [{"begin_offset": 4, "end_offset": 21, "category": "MEDICAL_CONDITION"}])
+    assert [e.text for e in doc.entities if e.category == "MEDICAL_CONDITION"] == ["effusions"]
 
 
 def test_model_entities_get_types_attributes_and_traits(pipeline):

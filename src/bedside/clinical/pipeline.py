@@ -75,6 +75,8 @@ class RulePipeline:
         room_air = resources.require(resources.load("tests.json", folder), "room_air", "tests.json")
         self.room_air_words = frozenset(resources.require(room_air, "words", "tests.json room_air"))
         self.room_air_after = Rx(resources.require(room_air, "after", "tests.json room_air"), "tests.json room_air")
+        not_before = resources.require(resources.load("conditions.json", folder), "not_before", "conditions.json")
+        self.not_before = frozenset(w.lower() for w in resources.require(not_before, "words", "conditions.json not_before"))
         self.ambiguous = frozenset(resources.require(ambiguous, "terms", "conditions.json ambiguous_abbreviations"))
 
     def __call__(self, text: str, entities: Iterable[Any] | None = None) -> Document:
@@ -89,7 +91,8 @@ class RulePipeline:
         # words the model's training corpora wrote often and never tagged: dropped unless a lexicon knows them
         external = [s for s in external if not (s.meta.get("untagged") and self.lexicon.lookup(doc, s) is None)]
         sig_pool = self.sig.every_candidate(doc)  # found once: it trims the detector's spans, then becomes attributes
-        external = self._without_sig_edges(doc, self._without_room_air(doc, external), sig_pool)
+        external = self._without_sig_edges(doc, self._without_room_air(doc, self._without_anatomy_words(doc, external)),
+                                           sig_pool)
         found = _Found()
         spans = self._entities(doc, external, found)
         sites, words, sig = self._attribute_candidates(doc, spans, found, sig_pool)
@@ -127,6 +130,16 @@ class RulePipeline:
         if term is not None and term.category == span.category:
             return span.with_(type=term.type)
         return span.with_(type=DEFAULT_TYPES.get(span.category, span.category))
+
+    def _without_anatomy_words(self, doc: Doc, spans: list[Span]) -> list[Span]:
+        """Without conditions that describe anatomy ("The cardiomediastinal silhouette is normal"): the
+        next word is one of conditions.json's ``not_before``."""
+        def described(s: Span) -> bool:
+            if s.category != CONDITION:
+                return False
+            k = bisect_left(doc.tokens.starts, s.end)
+            return k < len(doc.tokens) and doc.tokens.keys[k] in self.not_before
+        return [s for s in spans if not described(s)]
 
     def _without_room_air(self, doc: Doc, spans: list[Span]) -> list[Span]:
         """Without "RA" / "room air" tagged as a medication right after an oxygen saturation ("98% on RA")."""
