@@ -56,6 +56,11 @@ class _Found:
         return [a for attrs in self.by_entity.values() for a, _ in attrs]
 
 
+def _words(folder: Path | None, file: str, key: str, field: str) -> frozenset[str]:
+    table = resources.require(resources.load(file, folder), key, file)
+    return frozenset(resources.require(table, field, f"{file} {key}"))
+
+
 class RulePipeline:
     """Rule-based clinical extraction over a note, optionally around another detector's entities."""
 
@@ -70,14 +75,12 @@ class RulePipeline:
         self.labs = LabValues(folder)
         self.sig = Sig(folder)
         self.modifiers = ConditionModifiers(folder)
-        ambiguous = resources.require(resources.load("conditions.json", folder), "ambiguous_abbreviations",
-                                      "conditions.json")
-        room_air = resources.require(resources.load("tests.json", folder), "room_air", "tests.json")
-        self.room_air_words = frozenset(resources.require(room_air, "words", "tests.json room_air"))
-        self.room_air_after = Rx(resources.require(room_air, "after", "tests.json room_air"), "tests.json room_air")
-        not_before = resources.require(resources.load("conditions.json", folder), "not_before", "conditions.json")
-        self.not_before = frozenset(w.lower() for w in resources.require(not_before, "words", "conditions.json not_before"))
-        self.ambiguous = frozenset(resources.require(ambiguous, "terms", "conditions.json ambiguous_abbreviations"))
+        # word lists the rules apply to another detector's spans (each list's "_why" is in its file)
+        self.ambiguous = _words(folder, "conditions.json", "ambiguous_abbreviations", "terms")
+        self.not_before = {w.lower() for w in _words(folder, "conditions.json", "not_before", "words")}
+        self.room_air_words = _words(folder, "tests.json", "room_air", "words")
+        after = resources.require(resources.load("tests.json", folder), "room_air", "tests.json")
+        self.room_air_after = Rx(resources.require(after, "after", "tests.json room_air"), "tests.json room_air")
 
     def __call__(self, text: str, entities: Iterable[Any] | None = None) -> Document:
         return self.run(text, entities)
