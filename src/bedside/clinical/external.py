@@ -62,7 +62,7 @@ def coerce(text: str, items: Iterable[Any] | None) -> list[Span]:
             raise InputError(f"entity {n}: score {score} is not between 0 and 1")
         category = category.upper()
         # a model span its training corpora never tagged (bedside.ner.untagged): kept only if a lexicon knows it
-        meta = {"untagged": True} if _field(item, "untagged") is True else None
+        meta = {"untagged": True} if _field(item, "untagged") is True else {}
         out.append(Span.of(text, begin, end, category=category, type=str(type_).upper(), score=score,
-                           source="external", meta=meta or {}))
+                           source="external", meta=meta))
     return out

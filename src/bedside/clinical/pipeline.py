@@ -94,8 +94,8 @@ class RulePipeline:
         # words the model's training corpora wrote often and never tagged: dropped unless a lexicon knows them
         external = [s for s in external if not (s.meta.get("untagged") and self.lexicon.lookup(doc, s) is None)]
         sig_pool = self.sig.every_candidate(doc)  # found once: it trims the detector's spans, then becomes attributes
-        external = self._without_sig_edges(doc, self._without_room_air(doc, self._without_anatomy_words(doc, external)),
-                                           sig_pool)
+        external = self._without_room_air(doc, self._without_anatomy_words(doc, external))
+        external = self._without_sig_edges(doc, external, sig_pool)
         found = _Found()
         spans = self._entities(doc, external, found)
         sites, words, sig = self._attribute_candidates(doc, spans, found, sig_pool)

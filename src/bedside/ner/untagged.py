@@ -77,7 +77,6 @@ class Untagged:
         cats = data.get("categories")
         if not isinstance(cats, dict):
             raise ValueError(f"{FILE}: 'categories' must map a category to a list of strings")
-        self.max_words = int(data.get("max_words", MAX_WORDS))  # type: ignore[arg-type]
         self.by_category = {c: frozenset(v) for c, v in cats.items()}
 
     @classmethod
