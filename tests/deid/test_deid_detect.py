@@ -29,6 +29,8 @@ def detector():
     ("Lives at 19 Clover St. in town.", ("ADDRESS", "19 Clover St.")),
     ("Mailing address Boston, MA 02115 on the form.", ("ZIP", "02115")),
     ("94 yo gentleman admitted with sepsis.", ("AGE", "94")),
+    ("PMHX: CVA 74'. CHOLECYSTECTOMY 77'.", ("DATE", "77")),
+    ("On CPAP since 10/5, tolerating well.", ("DATE", "10/5")),  # a date word wins over the vent mode
     ("Discussed with Dr. Vasquez this morning.", ("NAME", "Vasquez")),
     ("Mr. Baker was comfortable overnight.", ("NAME", "Baker")),
     ("Pt's wife Mary at bedside all evening.", ("NAME", "Mary")),
@@ -46,6 +48,13 @@ def test_each_class_is_found(detector, text, expected):
     ("Medicated at 10:30am for pain.", "10:30am"),
     ("Strength 4/5 in the left arm; pain 3/10.", "4/5"),
     ("PSV 10/5 with FiO2 40%, tolerating.", "10/5"),
+    ("PSV increased to 10/5 overnight to rest Pt.", "10/5"),  # a ventilator mode nearby
+    ("ON 10/5 BIPAP 65% O2.", "10/5"),
+    ("Pt on CPAP .4%, 5/18. No vent changes.", "5/18"),
+    ("CO/CI 5/3 FICK, SVR 900'S.", "5/3"),
+    ("bp 120-140'2/70's overnight.", "2/70"),  # a range of pressures typed over
+    ("HOB 30'. Drain placed at 15cm.", "30"),  # degrees and feet, not a year "98'"
+    ("AMBULATED 30' WITH 2 ASSIST.", "30"),
     ("ABG 7.43/41/76/28 on 40%.", "41/76"),
     ("65 yo woman with CHF.", "65"),
     ("Foley draining clear yellow urine.", "Foley"),
@@ -174,6 +183,9 @@ def test_context_finds_names_and_places(detector, text, expected):
     ("A test by his family doctor revealed microhematuria.", "revealed"),
     ("Intubated with a 6.5 Fr. phlexometallic tube.", "phlexometallic"),  # French gauge, not Father
     ("Patient: Alert and oriented, resting comfortably in bed.", "Alert"),
+    ("SOCIAL=DAUGHTER CALLED-UPDATE GIVEN.", "UPDATE"),  # words glued by a hyphen are words
+    ("FAMILY IN DURING EVENINGS-DAUGHTER CALL AM-UPDATE GIVEN.", "AM-UPDATE"),
+    ("G.U-FOLEY WITH ADEQ. AMT. CLEAR AMBER URINE.", "FOLEY"),
 ])
 def test_context_look_alikes_are_not_phi(detector, text, not_phi):
     assert not any(not_phi.lower() in s.text.lower() for s in detector(text))

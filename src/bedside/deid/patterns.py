@@ -27,7 +27,7 @@ _WORD_AFTER = re.compile(r"^\W{0,2}([a-z][a-z0-9]*)")
 # Words around "n/m" that make it a ratio, score or setting rather than a date: "PS 10/5", "strength 4/5".
 _RATIO_BEFORE = frozenset(
     "ps psv peep cpap bipap imv simv ac prvc vent settings strength str pain scale grade motor gcs ratio "
-    "i:e bp b/p abp nbp sbp cvp pap pcwp map hr rr sat sats fio2 o2 tv vt ve x score murmur apgar "
+    "i:e bp b/p abp nbp sbp cvp pap pcwp map hr rr sat sats fio2 o2 tv vt ve x score murmur apgar co ci "
     "rass cam ciwa bs sounds equal was at of take takes about approx approximately flowby mode "
     "reflexes dtr dtrs power lue rue lle rle le ue bue ble".split()
 )
@@ -44,6 +44,13 @@ _TIME_AFTER = frozenset(
 )
 
 
+# Ventilator modes: "PSV increased to 10/5", "ON 10/5 BIPAP", "cpap/ps mode decreased to 8/5" are
+# pressures, not dates, unless a word that only introduces a date comes right before.
+_VENT = re.compile(r"\b(?:psv?|peep|cpap|bipap|ipap|epap|ips|imv|simv|prvc)\b")
+# A procedure or diagnosis before a year written "77'" ("CHOLECYSTECTOMY 77'"), not "HOB 30'" or "AMBULATED 30'".
+_PROCEDURE_SUFFIXES = ("ectomy", "otomy", "ostomy", "plasty", "scopy", "graft", "pexy")
+
+
 def _before(lower: str, b: int) -> str:
     """The word right before ``b`` in the same clause ("" past a full stop, semicolon or line end)."""
     m = _WORD_BEFORE.search(lower, max(0, b - 40), b)
@@ -57,8 +64,14 @@ def _after(lower: str, e: int) -> str:
     return m.group(1) if m else ""
 
 
+def _ventilator(lower: str, b: int, e: int) -> bool:
+    start = max(lower.rfind("\n", 0, b) + 1, b - 30)
+    end = lower.find("\n", e, e + 12)
+    return bool(_VENT.search(lower, start, b) or _VENT.search(lower, e, e + 12 if end < 0 else end))
+
+
 def not_ratio(lower: str, b: int, e: int) -> bool:
-    if lower[e:e + 1] in ("%", "/"):
+    if lower[e:e + 1] in ("%", "/") or lower[b - 1:b] == "'":  # "120-140'2/70's": a typed-over range
         return False
     before = _before(lower, b)
     if before in _RATIO_BEFORE or any(p in _RATIO_BEFORE for p in before.split("/")):
@@ -81,6 +94,10 @@ def month_day(lower: str, b: int, e: int) -> bool:
     """'7/23' is a date; '1/2', '5/5', '3/10' are fractions or scores unless a date word or another date
     comes first ("8/9 or 8/10"). A clear month/day is refused only before a unit or a percent sign."""
     m, d = (int(x) for x in re.split(r"[/-]", lower[b:e])[:2])
+    if lower[b - 1:b] == "'" or re.match(r"(?:-\d+)?'s", lower[e:e + 5]):  # "bp 120-140'2/70's": ranges
+        return False
+    if _ventilator(lower, b, e) and _before(lower, b) not in _STRONG_DATE_CUES:
+        return False
     ambiguous = d == 0 or m == d or d == 10 or (m < d <= 4) or (d == 5 and m <= 5)
     if not ambiguous and d > 12:  # "AC 11/17": no vent setting or score has a second number this large
         return lower[e:e + 1] not in ("%", "/") and _after(lower, e) not in _RATIO_AFTER
@@ -107,12 +124,18 @@ def year(lower: str, b: int, e: int) -> bool:
     return _before(lower, b) in _YEAR_CUES or lower[e - 1] == "s"
 
 
+def year_cue(lower: str, b: int, e: int) -> bool:
+    before = _before(lower, b)
+    return before in _YEAR_CUES or before.endswith(_PROCEDURE_SUFFIXES)
+
+
 def age_over_89(lower: str, b: int, e: int) -> bool:
     return lower[b:e].isdigit() and 90 <= int(lower[b:e]) <= 125
 
 
 CHECKS: dict[str, Callable[[str, int, int], bool]] = {
-    "not_ratio": not_ratio, "month_day": month_day, "year": year, "age_over_89": age_over_89,
+    "not_ratio": not_ratio, "month_day": month_day, "year": year, "year_cue": year_cue,
+    "age_over_89": age_over_89,
 }
 
 

@@ -108,6 +108,10 @@ def _edits1(word: str) -> set[str]:
     return deletes | transposes | replaces | inserts
 
 
+def _part(t: Tok, text: str) -> Tok:
+    return Tok(t.begin, t.end, text, text.lower().replace("\u2019", "'"))
+
+
 class Lexicon:
     """Word tests over a :class:`~bedside.deid.vocab.Vocabulary` plus the clinical terms of cues.json.
 
@@ -133,6 +137,8 @@ class Lexicon:
         return t.key in self.clinical or t.base in self.clinical
 
     def frequent(self, t: Tok) -> bool:
+        if "-" in t.base and all(t.text.split("-")):
+            return all(self.frequent(_part(t, p)) for p in t.text.split("-"))
         return t.base in self.v.frequent_words or self.clinical_term(t) or t.base in self.v.medical_words
 
     def english(self, t: Tok, proper: bool = False) -> bool:
@@ -144,6 +150,10 @@ class Lexicon:
         w = t.base
         if self.v.is_common(w) or self.v.is_common(t.key) or self.clinical_term(t) or self.inflected(w):
             return True
+        if "-" in w:  # "CALLED-UPDATE", "phoned-family": words glued by a hyphen are words
+            parts = t.text.split("-")
+            if all(parts):
+                return all(self.english(_part(t, p), proper) for p in parts)
         if proper or len(w) < self.TYPO_MIN or self.known(t) or w in self.v.cities:
             return False
         if w not in self._typo_cache:
