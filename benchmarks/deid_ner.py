@@ -6,9 +6,12 @@ patients' notes are scored: the tagger never saw them. Each detector is scored b
 ``bedside eval deid`` (``bedside.deid.evaluate``): span level (any overlap, class-agnostic, the
 de-identification reading; exact offsets) and token level, overall and per class. Detectors:
 
-- ``rules``: ``default_detector()`` (patterns, names, places, propagation);
+- ``rules``: ``default_detector(tagger=False)`` (patterns, names, places, propagation);
 - ``ner (MODEL)``: the tagger alone (``Combined([NerDetector])``);
-- ``rules + ner (MODEL)``: ``default_detector(ner_model=MODEL)``, the union, recall first;
+- ``rules + ner (MODEL)``: the union with every tagger span, recall first;
+- ``rules + ner (MODEL, vetted, score >= 0.8: the default combination)``: what
+  ``default_detector(ner_model=MODEL)`` and ``bedside deid`` run: the tagger's spans scoring at least
+  ``NER_MIN_SCORE`` that pass ``deid.vet.Vetter`` (the rules' tests for look-alikes);
 - ``rules + ner (MODEL, O-bias B)`` with ``--o-bias B``: the same with the tagger's "O" logit lowered by
   B before decoding, a recall knob (B = 0 is the plain model);
 - ``rules + ner (MODEL, score >= T)`` with ``--ner-min-score T``: the tagger's spans below score T (the
@@ -42,9 +45,11 @@ from pathlib import Path
 
 from deid_physionet import per_class_rows  # the sibling script (benchmarks/ is on sys.path when run)
 
-from bedside.deid import physionet
-from bedside.deid.detect import Combined, NerDetector, default_detector
+from bedside.deid import physionet, vocab
+from bedside.deid.detect import NER_MIN_SCORE, Combined, NerDetector, default_detector
 from bedside.deid.evaluate import Scorer
+from bedside.deid.vet import Vetter
+from bedside.deid.words import Lexicon
 from bedside.ner.infer import MODEL_FILE, artifact_dir, read_meta
 
 OUT = Path(__file__).parent / "results"
@@ -66,11 +71,12 @@ class Cached:
 class MinScore:
     name = "ner"
 
-    def __init__(self, detector, minimum: float):
-        self.detector, self.minimum = detector, minimum
+    def __init__(self, detector, minimum: float, vet=None):
+        self.detector, self.minimum, self.vet = detector, minimum, vet
 
     def __call__(self, text: str):
-        return [s for s in self.detector(text) if s.score >= self.minimum]
+        return [s for s in self.detector(text)
+                if s.score >= self.minimum and (self.vet is None or self.vet(text, s))]
 
 
 def score(detect, notes: list[physionet.Note], timed: bool = True) -> dict:
@@ -188,9 +194,10 @@ def main() -> None:
     args = ap.parse_args()
     load = [round(x, 2) for x in os.getloadavg()]
     _, dev = physionet.split_by_patient(physionet.read_notes(args.data), args.dev_fraction)
-    runs: dict[str, object] = {"rules": default_detector()}
+    runs: dict[str, object] = {"rules": default_detector(tagger=False)}
     if args.gazetteer:
-        runs["rules + gazetteer"] = default_detector(gazetteer=args.gazetteer)
+        runs["rules + gazetteer"] = default_detector(gazetteer=args.gazetteer, tagger=False)
+    lexicon = Lexicon(vocab.load(None))
     models = {}
     for path in args.model:
         name = path.name if path.name != "onnx" else path.parent.name
@@ -198,14 +205,19 @@ def main() -> None:
         runs[f"ner ({name})"] = Combined([NerDetector(artifact_dir(path), threads=args.threads)])
         # a second instance whose output the threshold rows reuse; its first pass (the next row) is timed
         ner = Cached(NerDetector(artifact_dir(path), threads=args.threads))
-        rules_ner = default_detector(extra=[ner])  # the same as default_detector(ner_model=path), loaded once
-        runs[f"rules + ner ({name})"] = rules_ner
+        runs[f"rules + ner ({name})"] = default_detector(extra=[ner], tagger=False)  # every span, unvetted
         for minimum in args.ner_min_score:
-            runs[f"rules + ner ({name}, score >= {minimum:g})"] = default_detector(extra=[MinScore(ner, minimum)])
+            runs[f"rules + ner ({name}, score >= {minimum:g})"] = default_detector(
+                extra=[MinScore(ner, minimum)], tagger=False)
+        for minimum in sorted({*args.ner_min_score, NER_MIN_SCORE}):
+            # what default_detector(ner_model=path) runs when minimum is NER_MIN_SCORE (bedside deid's default)
+            label = "the default combination" if minimum == NER_MIN_SCORE else "vetted"
+            runs[f"rules + ner ({name}, vetted, score >= {minimum:g}: {label})"] = default_detector(
+                extra=[MinScore(ner, minimum, Vetter(lexicon))], tagger=False)
         for bias in args.o_bias:
             biased = o_biased(NerDetector(artifact_dir(path), threads=args.threads), bias)
             runs[f"ner ({name}, O-bias {bias:g})"] = Combined([biased])
-            runs[f"rules + ner ({name}, O-bias {bias:g})"] = default_detector(extra=[biased])
+            runs[f"rules + ner ({name}, O-bias {bias:g})"] = default_detector(extra=[biased], tagger=False)
     detectors = {}
     for label, detect in runs.items():
         print(label, file=sys.stderr)

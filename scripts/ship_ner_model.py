@@ -1,6 +1,8 @@
-"""Copy a trained entity model into the package as the default for `bedside extract`.
+"""Copy a trained entity model into the package as the default for `bedside extract` (or, with
+``--to deid``, as the PHI tagger that `bedside deid` runs beside its rules).
 
     python scripts/ship_ner_model.py .artifacts/ner-minilm-v2 [--label-bias MEDICAL_CONDITION=-1.5 ...]
+    python scripts/ship_ner_model.py /tmp/deid-tagger/onnx --to deid
 
 Copies model.onnx, tokenizer.json and untagged.json from DIR/onnx (or DIR) to src/bedside/resources/ner/default/
 and writes its bedside-ner.json with machine-specific paths made relative (data files keep their
@@ -21,7 +23,8 @@ from pathlib import Path
 from bedside.ner.infer import META_FILE, MODEL_FILE, TOKENIZER_FILE, artifact_dir, bias_vector, read_meta
 from bedside.ner.untagged import FILE as UNTAGGED
 
-DEST = Path(__file__).resolve().parents[1] / "src/bedside/resources/ner/default"
+PACKAGE = Path(__file__).resolve().parents[1] / "src/bedside"
+DESTS = {"extract": PACKAGE / "resources/ner/default", "deid": PACKAGE / "resources/deid/tagger"}
 LIMIT = 30 * 1024 * 1024  # the issue's budget for the shipped artifact
 
 
@@ -30,7 +33,9 @@ def _relative(path: str) -> str:
     return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
 
 
-def main(src: str, label_bias: dict[str, float] | None = None, source: str | None = None) -> None:
+def main(src: str, label_bias: dict[str, float] | None = None, source: str | None = None,
+         to: str = "extract") -> None:
+    dest = DESTS[to]
     folder = artifact_dir(Path(src))
     meta = read_meta(folder)
     if label_bias is not None:
@@ -48,14 +53,16 @@ def main(src: str, label_bias: dict[str, float] | None = None, source: str | Non
         meta["base_model"].pop("path", None)
     if meta.get("recipe"):
         meta["recipe"] = Path(meta["recipe"]).name
-    DEST.mkdir(parents=True, exist_ok=True)
-    for name in (MODEL_FILE, TOKENIZER_FILE, UNTAGGED):
+    dest.mkdir(parents=True, exist_ok=True)
+    # The PHI tagger has no use for an untagged-strings list (extraction's lexicon filter reads it).
+    names = (MODEL_FILE, TOKENIZER_FILE, UNTAGGED) if to == "extract" else (MODEL_FILE, TOKENIZER_FILE)
+    for name in names:
         if not (folder / name).is_file() and name == UNTAGGED:
-            (DEST / name).unlink(missing_ok=True)  # a model trained before the list existed ships without one
-        elif (folder / name).resolve() != (DEST / name).resolve():
-            shutil.copyfile(folder / name, DEST / name)
-    (DEST / META_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    print(f"shipped {folder} -> {DEST} ({size / 2**20:.1f} MiB)")
+            (dest / name).unlink(missing_ok=True)  # a model trained before the list existed ships without one
+        elif (folder / name).resolve() != (dest / name).resolve():
+            shutil.copyfile(folder / name, dest / name)
+    (dest / META_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    print(f"shipped {folder} -> {dest} ({size / 2**20:.1f} MiB)")
 
 
 def _pair(item: str) -> tuple[str, float]:
@@ -71,5 +78,6 @@ if __name__ == "__main__":
     ap.add_argument("artifact")
     ap.add_argument("--label-bias", type=_pair, action="append", help="CATEGORY=OFFSET (repeatable)")
     ap.add_argument("--label-bias-source", help="where the offsets were measured (recorded in the metadata)")
+    ap.add_argument("--to", choices=sorted(DESTS), default="extract", help="which packaged model to replace")
     args = ap.parse_args()
-    main(args.artifact, dict(args.label_bias) if args.label_bias else None, args.label_bias_source)
+    main(args.artifact, dict(args.label_bias) if args.label_bias else None, args.label_bias_source, args.to)

@@ -19,10 +19,11 @@ SYNTHEA = SHARED_DATA / "fhir" / "synthea"
 VOCAB_CACHE = Path(tempfile.gettempdir()) / "bedside-tests-deid-cache"
 
 
-def make_detector():
+def make_detector(tagger: bool = False):
+    """The rules (the tests of their own behaviour), or with ``tagger`` the default detector as shipped."""
     from bedside.deid.detect import default_detector
 
-    return default_detector(cache_dir=VOCAB_CACHE)
+    return default_detector(cache_dir=VOCAB_CACHE, tagger=tagger)
 
 
 def physionet_or_skip():

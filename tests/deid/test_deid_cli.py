@@ -82,6 +82,19 @@ def test_five_megabyte_note(env, tmp_path):
     r = run_cli("deid", str(note), env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-500:]
     assert "Vasquez" not in r.stdout and r.stdout.count("[NAME]") == 3 * (5_000_000 // len(NOTE))
+    assert "PHI tagger skipped" in r.stderr  # past TAGGER_MAX_CHARS the rules run alone, and it says so
+    assert "Vasquez" not in r.stderr
+
+
+def test_rules_only_and_a_tagger_of_ones_own(env, tmp_path):
+    r = run_cli("deid", "-", "--rules-only", "--spans", stdin=NOTE.encode(), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "ner" not in {src for s in json.loads(r.stdout)["spans"] for src in s["source"].split("+")}
+    r = run_cli("deid", "-", "--spans", stdin=NOTE.encode(), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "ner" in {src for s in json.loads(r.stdout)["spans"] for src in s["source"].split("+")}
+    r = run_cli("deid", "-", "--rules-only", "--ner-model", str(tmp_path), stdin=NOTE.encode(), env=env)
+    assert r.returncode == 2 and b"contradict" in r.stderr
 
 
 def test_fhir_bundle(env, tmp_path):

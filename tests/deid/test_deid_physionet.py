@@ -27,7 +27,7 @@ def physionet_notes():
 
 @pytest.fixture(scope="module")
 def detector():
-    return make_detector()
+    return make_detector(tagger=True)  # the default: rules + the shipped PHI tagger
 
 
 

@@ -1,20 +1,24 @@
 """Detectors and how they are combined.
 
 A detector is any callable ``text -> list[PhiSpan]`` with a ``name`` (the spans' ``source``). The
-default detector runs patterns, names and places over the text; a trained sequence-labelling model
-(``bedside train ner`` on PhysioNet-style data) plugs in as :class:`NerDetector`. :class:`Combined`
+default detector runs patterns, names and places over the text, and beside them a trained
+sequence-labelling model (``bedside train ner`` on PhysioNet-style data; one ships in the package)
+as :class:`NerDetector`, whose spans the rules' tests vet first (``deid.vet``). :class:`Combined`
 takes the union of all of them, spreads well-evidenced names and places to their other mentions in
 the note (``propagate``) and resolves overlaps (``spans.resolve``): recall first.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from bedside.deid.spans import TYPES, PhiSpan, resolve, trim
+from bedside.deid.spans import TAGGER, TYPES, PhiSpan, resolve, trim
 from bedside.errors import InputError
+
+log = logging.getLogger("bedside.deid")
 
 
 class Detector(Protocol):
@@ -49,26 +53,35 @@ class Combined:
 class NerDetector:
     """Spans from an exported bedside NER artifact whose categories are PHI types (NAME, DATE, ...)."""
 
-    name = "ner"
+    name = TAGGER
 
     def __init__(self, path: Path, *, threads: int = 0, type_map: dict[str, str] | None = None,
-                 min_score: float = 0.0):
+                 min_score: float = 0.0, vet: Callable[[str, PhiSpan], bool] | None = None,
+                 max_chars: int | None = None):
         from bedside.ner.infer import NerModel
 
         self.model = NerModel(path, threads=threads)
         self.type_map = type_map or {}
         self.min_score = min_score
+        self.vet = vet  # deid.vet.Vetter beside the rules: drops look-alikes the rules know
+        self.max_chars = max_chars
 
     def __call__(self, text: str) -> list[PhiSpan]:
         return self.spans([text])[0]
 
     def spans(self, texts: list[str]) -> list[list[PhiSpan]]:
         out = []
+        if self.max_chars is not None and any(len(t) > self.max_chars for t in texts):
+            log.warning("PHI tagger skipped for a text of more than %d characters (rules only there); "
+                        "de-identify long records note by note for the tagger's recall", self.max_chars)
+            texts = [t if len(t) <= self.max_chars else "" for t in texts]
         for text, ents in zip(texts, self.model.predict(texts), strict=True):
-            out.append([
-                PhiSpan.of(text, e.begin_offset, e.end_offset, self._type(e.category), e.score, self.name)
-                for e in ents if e.score >= self.min_score
-            ])
+            spans = []
+            for e in ents:
+                b, end = trim(text, e.begin_offset, e.end_offset)  # ". Nicholson": word pieces carry punctuation
+                if e.score >= self.min_score and end > b:
+                    spans.append(PhiSpan.of(text, b, end, self._type(e.category), e.score, self.name))
+            out.append([s for s in spans if self.vet(text, s)] if self.vet is not None else spans)
         return out
 
     def _type(self, category: str) -> str:
@@ -79,14 +92,33 @@ class NerDetector:
 # Tagger spans below this score are dropped when the tagger runs beside the rules: on held-out
 # PhysioNet patients (benchmarks/results/deid_ner.md) rules + tagger gave recall 0.971 / precision
 # 0.841 with every span and 0.971 / 0.892 with spans scoring >= 0.8 (the rules already find what
-# the tagger is unsure of).
+# the tagger is unsure of). With deid.vet in front (2026-12-03): 0.993 / 0.944 at 0.8, 0.993 / 0.922
+# at 0.5; the rules alone 0.986 / 0.967.
 NER_MIN_SCORE = 0.8
+# The PHI tagger that ships in the package (recipe deid_physionet_synth on all PhysioNet notes plus
+# synthetic ones; scripts/ship_ner_model.py --to deid). It runs beside the rules unless turned off.
+SHIPPED_TAGGER = "resources/deid/tagger"
+# Beside the rules the tagger reads texts up to this size. It reads about 30,000 characters a second
+# on 2 CPU cores (the rules ~400,000), so a 5 MB dump of many notes would take minutes; past the
+# limit the rules alone run and a warning says so (a clinical note is 2-20 kB).
+TAGGER_MAX_CHARS = 1_000_000
+
+
+def shipped_tagger() -> Path | None:
+    """The packaged PHI tagger's folder, or None in a checkout or build without it."""
+    from importlib import resources
+
+    from bedside.ner.infer import MODEL_FILE
+
+    folder = Path(str(resources.files("bedside").joinpath(SHIPPED_TAGGER)))
+    return folder if (folder / MODEL_FILE).is_file() else None
 
 
 def default_detector(*, ner_model: Path | None = None, cache_dir: Path | None = None,
                      gazetteer: Path | None = None, extra: Iterable[Detector] = (),
-                     ner_min_score: float | None = None) -> Combined:
-    """Patterns + names + places (+ a site gazetteer and the NER model when given)."""
+                     ner_min_score: float | None = None, tagger: bool = True) -> Combined:
+    """Patterns + names + places + the PHI tagger (``ner_model``, else the shipped one; none with
+    ``tagger=False``), and a site gazetteer when given."""
     from bedside.deid import vocab
     from bedside.deid.names import NameDetector
     from bedside.deid.patterns import PatternDetector
@@ -100,6 +132,12 @@ def default_detector(*, ner_model: Path | None = None, cache_dir: Path | None = 
         from bedside.deid.gazetteer import Gazetteer
 
         detectors.append(Gazetteer.load(gazetteer))
+    lexicon = Lexicon(v)
+    if ner_model is None and tagger:
+        ner_model = shipped_tagger()
     if ner_model is not None:
-        detectors.append(NerDetector(ner_model, min_score=NER_MIN_SCORE if ner_min_score is None else ner_min_score))
-    return Combined(detectors + list(extra), propagate=Propagator(Lexicon(v)))
+        from bedside.deid.vet import Vetter
+
+        detectors.append(NerDetector(ner_model, min_score=NER_MIN_SCORE if ner_min_score is None else ner_min_score,
+                                     vet=Vetter(lexicon), max_chars=TAGGER_MAX_CHARS))
+    return Combined(detectors + list(extra), propagate=Propagator(lexicon))

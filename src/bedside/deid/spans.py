@@ -44,8 +44,15 @@ def trim(text: str, begin: int, end: int) -> tuple[int, int]:
     return begin, end
 
 
+# The source name of the trained PHI tagger's spans (deid.detect.NerDetector). When a rule found the
+# same span, the rule names its class: rules read context words ("MRN 0456...", "... Hospital") and
+# know bedside's fine classes, the tagger knows PhysioNet's six (it called an MRN a PHONE).
+TAGGER = "ner"
+
+
 def resolve(text: str, spans: Iterable[PhiSpan]) -> list[PhiSpan]:
-    """One span per overlapping group, in text order; the group's best-scoring member names the type.
+    """One span per overlapping group, in text order; the group's best-scoring member names the type
+    (its best-scoring rule member, when the tagger is not alone).
 
     Spans that only touch (``a.end == b.begin``) are kept apart unless they have the same type, so two
     halves of one name become one span while a date right after a name stays a span of its own.
@@ -57,9 +64,11 @@ def resolve(text: str, spans: Iterable[PhiSpan]) -> list[PhiSpan]:
         if not group:
             return
         best = max(group, key=lambda s: (s.score, s.end - s.begin))
+        rules = [s for s in group if s.source != TAGGER]
+        kind = max(rules, key=lambda s: (s.score, s.end - s.begin)).type if rules else best.type
         b, e = min(s.begin for s in group), max(s.end for s in group)
         sources = sorted({s.source for s in group})
-        out.append(PhiSpan.of(text, b, e, best.type, best.score, "+".join(sources)))
+        out.append(PhiSpan.of(text, b, e, kind, best.score, "+".join(sources)))
         group.clear()
 
     end = -1
