@@ -66,6 +66,7 @@ def test_the_tagger_finds_what_the_rules_miss(default, rules, text, expected):
     ("Will stop pressors after Rabbi sees pt.", "Rabbi", "NAME"),  # a role, not a name
     ("Brady and hypotensive on dopamine.", "Brady", "NAME"),  # a clinical abbreviation
     ("Dr. Kaufman aware.", ".", "NAME"),
+    ("Patient (MRN 04567123), DOB 3/4/1950", "MRN", "PHONE"),  # a label, not a number
 ])
 def test_vetting_drops_look_alikes_the_rules_know(vetter, text, piece, kind):
     assert not vetter(text, _span(text, piece, kind))

@@ -19,6 +19,10 @@ from bedside.deid.words import Lexicon, cues, tokenize
 _MONTH_DAY = re.compile(r"(\d{1,2})[/-](\d{1,2})")
 _DOTTED_DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}")
 _PERSON_PLACE = frozenset({"NAME", "LOCATION", "HOSPITAL", "ORGANIZATION"})
+# Classes whose values are numbers: a span of them without a digit is a label ("MRN" in "(MRN 0456...)").
+_NUMBERS = frozenset(
+    {"PHONE", "FAX", "ID", "MRN", "SSN", "ACCOUNT", "LICENSE", "DEVICE", "VEHICLE", "IP", "ZIP", "AGE"}
+)
 
 
 class Vetter:
@@ -41,6 +45,8 @@ class Vetter:
             return False  # a piece of a word or a number
         if re.match(r"[.,/:-]\d|'s", text[e:e + 2]) or re.search(r"\d[.,/:-]$", text[max(0, b - 2):b]):
             return False  # "28" of "28.9", "95/26" of "7.40/40/95/26", "3" of "3-7", "the 90's"
+        if span.type in _NUMBERS and not any(ch.isdigit() for ch in piece):
+            return False
         if span.type in ("DATE", "AGE") and not any(ch.isalpha() for ch in piece):
             return self._date(text, b, e, piece)
         if span.type in _PERSON_PLACE:
