@@ -92,7 +92,7 @@ class NerDetector:
 # Tagger spans below this score are dropped when the tagger runs beside the rules: on held-out
 # PhysioNet patients (benchmarks/results/deid_ner.md) rules + tagger gave recall 0.971 / precision
 # 0.841 with every span and 0.971 / 0.892 with spans scoring >= 0.8 (the rules already find what
-# the tagger is unsure of). With deid.vet in front (2026-12-03): 0.993 / 0.944 at 0.8, 0.993 / 0.922
+# the tagger is unsure of). With deid.vet in front (2026-12-03): 0.993 / 0.952 at 0.8, 0.993 / 0.930
 # at 0.5; the rules alone 0.986 / 0.967.
 NER_MIN_SCORE = 0.8
 # The PHI tagger that ships in the package (recipe deid_physionet_synth on all PhysioNet notes plus

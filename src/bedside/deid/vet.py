@@ -4,8 +4,8 @@ The PHI tagger (:class:`~bedside.deid.detect.NerDetector`) reads context that th
 held-out PhysioNet patients most of its spans that the rules had not also found were look-alikes
 that the rules already refuse: pain scores and ratios read as dates ("3/10 pain", "3/4 str"), pieces
 of a number ("28" of "28.9", "95/26" of a blood gas), and cue or clinical words read as names
-("Rabbi", "Brady", "Illinois": a role, a clinical abbreviation, a state). This module applies the same
-tests to the tagger's spans; what passes is added, recall first.
+("Rabbi", "Brady", "Illinois": a role, a clinical abbreviation, a state, which Safe Harbor keeps).
+This module applies the same tests to the tagger's spans; what passes is added, recall first.
 """
 
 from __future__ import annotations
@@ -67,4 +67,4 @@ class Vetter:
     def _not_phi(self, t) -> bool:
         lex = self.lex
         return t.key in self.cue_words or t.base in self.cue_words or lex.clinical_term(t) \
-            or (t.base in lex.v.medical_words and not lex.known(t))
+            or (t.base in lex.v.medical_words and not lex.known(t)) or t.key in lex.v.states
