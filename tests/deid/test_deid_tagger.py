@@ -81,6 +81,7 @@ def test_vetting_drops_look_alikes_the_rules_know(vetter, text, piece, kind):
     ("transferred from Kessler-Adventist Hosp", "Kessler", "LOCATION"),
     ("Pager 4-5521 for questions", "4-5521", "PHONE"),
     ("insulin drip following U Maryland scale", "U Maryland", "LOCATION"),  # a facility named for a state
+    ("son Al called, will visit", "Al", "NAME"),  # also Alabama's code
 ])
 def test_vetting_keeps_phi(vetter, text, piece, kind):
     assert vetter(text, _span(text, piece, kind))

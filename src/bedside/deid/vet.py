@@ -18,6 +18,7 @@ from bedside.deid.words import Lexicon, cues, tokenize
 
 _MONTH_DAY = re.compile(r"(\d{1,2})[/-](\d{1,2})")
 _DOTTED_DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}")
+_CONTEXT = 60
 _PERSON_PLACE = frozenset({"NAME", "LOCATION", "HOSPITAL", "ORGANIZATION"})
 # Classes whose values are numbers: a span of them without a digit is a label ("MRN" in "(MRN 0456...)").
 _NUMBERS = frozenset(
@@ -50,13 +51,19 @@ class Vetter:
         if span.type in ("DATE", "AGE") and not any(ch.isalpha() for ch in piece):
             return self._date(text, b, e, piece)
         if span.type in _PERSON_PLACE:
-            return not all(self._not_phi(t) for t in tokenize(piece) if t.alpha)
+            place = span.type != "NAME"
+            return not all(self._not_phi(t, place) for t in tokenize(piece) if t.alpha)
         return True
 
     def _date(self, text: str, b: int, e: int, piece: str) -> bool:
-        lower = text.lower()
-        if len(lower) != len(text):  # offsets must stay in step for the pattern checks
+        # The pattern checks read at most 40 characters either side: lower-case a window, not the
+        # whole text for every span (a 1 MB note holds thousands of dates).
+        lo = max(0, b - _CONTEXT)
+        window = text[lo:e + _CONTEXT]
+        lower = window.lower()
+        if len(lower) != len(window):  # offsets must stay in step for the pattern checks
             return True
+        b, e = b - lo, e - lo
         m = _MONTH_DAY.fullmatch(piece)
         if m:
             return 1 <= int(m.group(1)) <= 12 and month_day(lower, b, e)
@@ -64,7 +71,9 @@ class Vetter:
             return False  # a lab value, not a date
         return not_ratio(lower, b, e)
 
-    def _not_phi(self, t) -> bool:
+    def _not_phi(self, t, place: bool) -> bool:
         lex = self.lex
+        # a state's name, for a place only: its two-letter code is also a first name ("son Al")
+        state = place and len(t.key) > 2 and t.key in lex.v.states
         return t.key in self.cue_words or t.base in self.cue_words or lex.clinical_term(t) \
-            or (t.base in lex.v.medical_words and not lex.known(t)) or t.key in lex.v.states
+            or (t.base in lex.v.medical_words and not lex.known(t)) or state
