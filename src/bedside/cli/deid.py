@@ -40,10 +40,22 @@ NerMinOpt = typer.Option(
 )
 
 
+def _detector(settings, ner_model: Path | None, gazetteer: Path | None, ner_min_score: float | None,
+              rules_only: bool):
+    """The detector both commands run, after the checks of its options."""
+    from bedside.deid.detect import default_detector
+
+    if rules_only and ner_model is not None:
+        raise InputError("--rules-only and --ner-model contradict each other; give one")
+    if ner_model is not None and not ner_model.exists():
+        raise InputError(f"entity model folder not found: {ner_model}")
+    return default_detector(ner_model=ner_model, cache_dir=settings.cache_dir, gazetteer=gazetteer,
+                            ner_min_score=ner_min_score, tagger=not rules_only)
+
+
 def _deidentifier(mode: str, key_file: Path | None, ner_model: Path | None, gazetteer: Path | None,
                   config: Path | None, ner_min_score: float | None, rules_only: bool):
     from bedside.deid import keys
-    from bedside.deid.detect import default_detector
     from bedside.deid.pipeline import Deidentifier
     from bedside.deid.transform import Mode
 
@@ -51,12 +63,9 @@ def _deidentifier(mode: str, key_file: Path | None, ner_model: Path | None, gaze
         m = Mode(mode)
     except ValueError:
         raise InputError(f"unknown mode '{mode}'; choose mask, redact or surrogate") from None
-    if ner_model is not None and not ner_model.exists():
-        raise InputError(f"entity model folder not found: {ner_model}")
     settings = settings_from(config)
     key = keys.load_key(key_file) if key_file is not None else None
-    detector = default_detector(ner_model=ner_model, cache_dir=settings.cache_dir, gazetteer=gazetteer,
-                                ner_min_score=ner_min_score, tagger=not rules_only)
+    detector = _detector(settings, ner_model, gazetteer, ner_min_score, rules_only)
     return Deidentifier(m, key=key, cache_dir=settings.cache_dir, detector=detector)
 
 
@@ -83,8 +92,6 @@ def deid(
     log_to_stderr("bedside.deid")
     if (fhir is None) == (source is None):
         raise InputError("give one note (FILE or '-') or --fhir BUNDLE.json, not both")
-    if rules_only and ner_model is not None:
-        raise InputError("--rules-only and --ner-model contradict each other; give one")
     deidentifier = _deidentifier(mode, key_file, ner_model, gazetteer, config, ner_min_score, rules_only)
     if fhir is not None:
         from bedside.deid.fhir import deidentify_bundle
@@ -120,18 +127,12 @@ def eval_deid(
 ) -> None:
     """Precision/recall/F1 of the de-identifier, span- and token-level, overall and per PHI class (JSON)."""
     from bedside.deid import physionet
-    from bedside.deid.detect import default_detector
     from bedside.deid.evaluate import Scorer
 
     log_to_stderr("bedside.deid")
     settings = settings_from(config)
     notes = physionet.read_notes(data)[:limit]
-    if ner_model is not None and not ner_model.exists():
-        raise InputError(f"entity model folder not found: {ner_model}")
-    if rules_only and ner_model is not None:
-        raise InputError("--rules-only and --ner-model contradict each other; give one")
-    detector = default_detector(ner_model=ner_model, cache_dir=settings.cache_dir, gazetteer=gazetteer,
-                                ner_min_score=ner_min_score, tagger=not rules_only)
+    detector = _detector(settings, ner_model, gazetteer, ner_min_score, rules_only)
     scorer = Scorer()
     started = time.perf_counter()
     for note in notes:

@@ -31,11 +31,11 @@ class Deidentifier:
     """
 
     def __init__(self, mode: Mode | str = Mode.mask, *, key: bytes | None = None, detector: Detector | None = None,
-                 cache_dir: Path | None = None, ner_model: Path | None = None, tagger: bool = True):
+                 cache_dir: Path | None = None, ner_model: Path | None = None):
         self.mode = Mode(mode)
         self._key = key if key is not None else keys.random_key()
         self._cache_dir = cache_dir
-        self.detector: Detector = detector or default_detector(ner_model=ner_model, cache_dir=cache_dir, tagger=tagger)
+        self.detector: Detector = detector or default_detector(ner_model=ner_model, cache_dir=cache_dir)
         self._surrogates = None
 
     def __repr__(self) -> str:  # never show the key
