@@ -50,6 +50,9 @@ SIGS = [
     ("Normal saline @ 125 mL/hr.", "Normal saline", {"RATE": ["125 mL/hr"]}),
     ("Albuterol 90 mcg/actuation inhaler 2 puffs q4-6h prn.", "Albuterol",
      {"STRENGTH": ["90 mcg/actuation"], "FORM": ["inhaler"], "DOSAGE": ["2 puffs"], "FREQUENCY": ["q4-6h prn"]}),
+    # thousands separators (the dose had been "000 units")
+    ("Heparin 5,000 units SC TID.", "Heparin",
+     {"DOSAGE": ["5,000 units"], "ROUTE_OR_MODE": ["SC"], "FREQUENCY": ["TID"]}),
 ]
 
 
@@ -155,6 +158,12 @@ LABS = [
     ("Platelets 250K.", "Platelets", {"TEST_VALUE": ["250"], "TEST_UNIT": ["K"]}),
     ("Na 140 K 4.0 Cl 101.", "K", {"TEST_VALUE": ["4.0"]}),  # K before a number is potassium, not a unit
     ("Creatinine of 1.9-2.4 mg % before.", "Creatinine", {"TEST_VALUE": ["1.9-2.4"], "TEST_UNIT": ["mg %"]}),
+    ("Tumor markers: b-HCG <5.0 mIU/ml.", "b-HCG", {"TEST_VALUE": ["<5.0"], "TEST_UNIT": ["mIU/ml"]}),
+    ("LDH: 299 U/L.", "LDH", {"TEST_VALUE": ["299"], "TEST_UNIT": ["U/L"]}),
+    # analytes no list holds: a concentration after a word names it a test
+    ("Alpha-fetoprotein: 2.07 ng/ml.", "Alpha-fetoprotein", {"TEST_VALUE": ["2.07"], "TEST_UNIT": ["ng/ml"]}),
+    ("Chromogranin A 150 ng/mL.", "Chromogranin A", {"TEST_VALUE": ["150"], "TEST_UNIT": ["ng/mL"]}),
+    ("IGF-1 level was 230 ng/mL.", "IGF-1", {"TEST_VALUE": ["230"], "TEST_UNIT": ["ng/mL"]}),
 ]
 
 
@@ -180,6 +189,41 @@ def test_several_values_of_one_test_and_short_names_need_a_value(pipeline):
     assert attributes(doc, "Na") == {"TEST_VALUE": ["134"]}
     quiet = run(pipeline, "Pulse was strong. Check weight and sodium tomorrow.")
     assert not [e for e in quiet.entities if e.type == "TEST_NAME"]
+
+
+def test_a_concentration_names_a_test_only_after_a_word_that_can_be_one(pipeline):
+    doc = run(pipeline, "NS at 125 cc/hr. The peak was 30 mg/L. Tumor 2 cm.")
+    assert not [e for e in doc.entities if e.type == "TEST_NAME"]
+    # the detector's chemical keeps its category: BC5CDR tags "lithium 1.2 mmol/L" as a chemical
+    text = "Lithium 1.2 mmol/L."
+    doc = pipeline(text, [{"begin_offset": 0, "end_offset": 7, "category": "MEDICATION"}])
+    assert [(e.text, e.category) for e in doc.entities] == [("Lithium", "MEDICATION")]
+
+
+def test_procedures_tests_and_treatments_known_by_their_endings(pipeline):
+    doc = run(pipeline, "Left orchiectomy and pleurodesis. Cystogram normal. Started chemotherapy. Joined a program.")
+    found = {e.text: e.type for e in doc.entities if e.category == "TEST_TREATMENT_PROCEDURE"}
+    assert found == {"orchiectomy": "PROCEDURE_NAME", "pleurodesis": "PROCEDURE_NAME", "Cystogram": "TEST_NAME",
+                     "chemotherapy": "TREATMENT_NAME"}
+    # a listed term wins over the ending ("laparoscopic cholecystectomy" is one procedure)
+    doc = run(pipeline, "S/p laparoscopic cholecystectomy.")
+    procedures = [e.text for e in doc.entities if e.category == "TEST_TREATMENT_PROCEDURE"]
+    assert procedures == ["laparoscopic cholecystectomy"]
+    # the model read a procedure as a condition: its ending says otherwise
+    text = "Talc pleurodesis was done."
+    doc = pipeline(text, [{"begin_offset": 5, "end_offset": 16, "category": "MEDICAL_CONDITION"}])
+    assert entity(doc, "pleurodesis").type == "PROCEDURE_NAME"
+
+
+def test_detector_spans_that_are_a_time_or_a_form_word_are_no_medication(pipeline):
+    text = "Levo added at 0230. Continue amio gtt at .5mg/min."
+    given = [{"begin_offset": 0, "end_offset": 4, "category": "MEDICATION"},
+             {"begin_offset": 14, "end_offset": 18, "category": "MEDICATION"},
+             {"begin_offset": 29, "end_offset": 33, "category": "MEDICATION"},
+             {"begin_offset": 34, "end_offset": 37, "category": "MEDICATION"}]
+    doc = pipeline(text, given)
+    assert [e.text for e in doc.entities if e.category == "MEDICATION"] == ["Levo", "amio"]
+    assert attributes(doc, "amio") == {"FORM": ["gtt"], "RATE": [".5mg/min"]}
 
 
 def test_condition_acuity_direction_and_site(pipeline):

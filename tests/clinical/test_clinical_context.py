@@ -125,6 +125,8 @@ CASES = [
      [{"NEGATION"}, set()]),
     ("No fever, chills, and sweats.", ["fever", "chills", "sweats"], [{"NEGATION"}] * 3),
     ("She had no fever, was found to have pneumonia.", ["fever", "pneumonia"], [{"NEGATION"}, set()]),
+    # "no effect" judges a treatment; it negates nothing after it (an ICU nursing note)
+    ("Carotid massage was done with no effect followed by a seizure.", ["seizure"], [set()]),
     # "DVT prophylaxis": the condition right before it is prevented, not present; nothing further back
     ("Heparin for DVT prophylaxis.", ["DVT"], [{"NEGATION"}]),
 ]

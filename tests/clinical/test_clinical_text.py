@@ -112,6 +112,16 @@ def test_a_full_stop_at_the_end_of_a_line_ends_the_sentence_before_a_lower_case_
     assert _sentences(text) == ["No UTIs.", "fever occasionally, sweating.", "Seen by Dr.\nsmith today"]
 
 
+def test_a_short_line_ends_its_sentence_even_before_a_lower_case_line():
+    # an ICU note's assessment list: the family's trait had reached the acidosis on the next line
+    text = ("family with difficulty coping\nacidosis rx with bicarb and vent changes\nHx of DM,\nhtn and CAD\n"
+            "Admitted overnight for observation after a fall at home\nwithout loss of consciousness")
+    assert _sentences(text) == [
+        "family with difficulty coping", "acidosis rx with bicarb and vent changes", "Hx of DM,\nhtn and CAD",
+        "Admitted overnight for observation after a fall at home\nwithout loss of consciousness",
+    ]
+
+
 def test_sentences_split_on_questions_exclamations_and_blank_lines():
     assert _sentences("Chest pain? No. Fever! Yes\n\nnew paragraph") == [
         "Chest pain?", "No.", "Fever!", "Yes", "new paragraph"]

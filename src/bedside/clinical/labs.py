@@ -4,6 +4,10 @@ Values are searched for only right after a test: a number or a qualitative resul
 after optional filler ("level of", "was"), then an optional unit from ``tests.json``. Further values
 with the same unit before the next test in the sentence belong to the same test ("Creatinine 1.4 mg/dL
 on admission, 1.2 mg/dL at discharge").
+
+A word no list knows is a test too when a concentration follows it ("Alpha-fetoprotein: 2.07 ng/ml",
+"HCG 1.74 U/l"): a unit of amount per volume or per cell count says "lab result" whatever the analyte.
+Rates ("125 mL/hr") and bare units ("2 cm") do not.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from bedside.clinical.spans import Span
 # a value, a ratio ("120/80") or a range written without spaces ("1.9-2.4"; "Cr 1.4 - 2 days ago" is no range)
 _NUMBER = r"(?:[<>≤≥]=?\s*)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?|-\d+(?:\.\d+)?(?![\d/-]))?"
 _MORE_GAP = 60  # characters from one value to the next of the same test
+# "cc/hr", "mL/min", "beats/min": an infusion or a vital rate, not what a lab reports per volume
+_RATE = re.compile(r"/\s*(?:hr?|min)\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +57,27 @@ class LabValues:
             rf"{values['filler']}(?:(?P<value>{_NUMBER})(?:\s*(?P<unit>{units}){unit_tail})?|(?P<qual>{qualitative})\b)",
             "tests.json values")
         self._more = Rx(rf"(?<![\w.,/])(?P<value>{_NUMBER})\s*(?P<unit>{units}){unit_tail}", "tests.json units")
+        concentration = _unit_regex([u for u in values["units"] if "/" in u and not _RATE.search(u)])
+        self._not_names = frozenset(w.lower() for w in values.get("not_test_names", ()))
+        self._unnamed = Rx(
+            rf"(?<![\w-])(?P<name>[a-z][a-z0-9]*(?:-[a-z0-9]+)*(?:\s+[a-z](?![\w-]))?)(?:\s+(?:level|levels|concentration|titer|titre|trough))?"
+            rf"\s*(?:[:=]\s*|\s+(?:of\s+|was\s+|is\s+)?)(?P<value>{_NUMBER})\s*(?:{concentration}){unit_tail}",
+            "tests.json units")
         # "Creatinine increased from 1.0 to 1.8 mg/dL": the value it went to, right after the first
         self._then = Rx(rf"\s*(?:to|->|and then|then)\s*(?P<value>{_NUMBER})(?:\s*(?P<unit>{units}){unit_tail})?",
                         "tests.json units")
+
+    def unnamed(self, doc: Doc) -> list[Span]:
+        """Words right before a value with a concentration unit, as TEST_NAME spans (``requires_value``)."""
+        out = []
+        for m in self._unnamed.finditer(doc.text, doc.folded):
+            b, e = m.span("name")
+            # "Chromogranin A 150 ng/mL": a one-letter word may end the name, never be it
+            if doc.text[b:e].split()[0].lower() in self._not_names or not doc.within_sentence(b, m.end()):
+                continue
+            out.append(Span.of(doc.text, b, e, category="TEST_TREATMENT_PROCEDURE", type="TEST_NAME", score=0.7,
+                               source="lab", meta={"requires_value": True}))
+        return out
 
     def attach(self, doc: Doc, tests: Sequence[Span]) -> list[LabLink]:
         """Values of each test (``tests`` in text order; the index in links refers to it)."""

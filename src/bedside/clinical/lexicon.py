@@ -3,6 +3,10 @@
 Each file holds groups of terms sharing a category, type and score. All files given to one
 :class:`Lexicon` share a matcher, so the longest term wins across them ("chest x-ray" over "chest",
 "potassium chloride" over "potassium"). A term listed twice is a data error, reported at load.
+
+A file may also hold ``suffixes``: word endings that name a kind of entity whatever the stem
+("orchiectomy", "arthrodesis", "cystogram"): no list of procedures is ever complete, and their
+endings are regular. A word that a listed term already covers keeps the term.
 """
 
 from __future__ import annotations
@@ -19,6 +23,14 @@ from bedside.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
+class Suffixes:
+    endings: tuple[str, ...]
+    not_words: frozenset[str]  # words with the ending that are no such entity ("program", "biography")
+    min_length: int
+    term: Term
+
+
+@dataclass(frozen=True, slots=True)
 class Term:
     category: str
     type: str
@@ -26,6 +38,7 @@ class Term:
     canonical: str | None = None  # generic name of a brand, full name of an abbreviation
     kind: str | None = None  # DIAGNOSIS / SIGN / SYMPTOM for conditions
     requires_value: bool = False  # a lab name that counts only with a value after it
+    by_suffix: bool = False  # known by its ending only ("orchiectomy"), not listed
 
 
 def _terms(raw: object, where: str) -> Iterator[tuple[str, str | None]]:
@@ -40,6 +53,7 @@ def _terms(raw: object, where: str) -> Iterator[tuple[str, str | None]]:
 class Lexicon:
     def __init__(self, files: Sequence[str], folder: Path | None = None):
         self.matcher: PhraseMatcher[Term] = PhraseMatcher()
+        self.suffixes: list[Suffixes] = []
         seen: dict[tuple[tuple[str, ...], bool], str] = {}
         for name in files:
             data = resources.load(name, folder)
@@ -53,6 +67,14 @@ class Lexicon:
                     payload = Term(group["category"], group["type"], float(group.get("score", 0.85)), canonical,
                                    group.get("kind"), bool(group.get("requires_value", False)))
                     self.matcher.add(term, payload, exact=exact)
+            for i, raw in enumerate(data.get("suffixes", ())):
+                where = f"{name} suffixes {i + 1}"
+                endings = tuple(e.lower() for e in resources.require(raw, "endings", where))
+                if not endings or not all(e.isalpha() for e in endings):
+                    raise ConfigError(f"{where}: 'endings' must be a non-empty list of letters-only endings")
+                term = Term(raw["category"], raw["type"], float(raw.get("score", 0.7)), by_suffix=True)
+                self.suffixes.append(Suffixes(endings, frozenset(w.lower() for w in raw.get("not", ())),
+                                              int(raw.get("min_length", 0)), term))
 
     def matches(self, doc: Doc, begin: int, end: int) -> Iterator[Match[Term]]:
         lo, hi = doc.tokens.range(begin, end)
@@ -60,14 +82,37 @@ class Lexicon:
 
     def find(self, doc: Doc) -> list[Span]:
         """Every term in the note's sentences (never in a heading), as entity spans."""
-        return [to_span(doc.text, m) for m in self.matcher.finditer(doc.tokens) if doc.within_sentence(m.begin, m.end)]
+        matches = list(self.matcher.finditer(doc.tokens))
+        if self.suffixes:
+            matches = sorted(matches + self._by_suffix(doc, matches), key=lambda m: m.begin)
+        return [to_span(doc.text, m) for m in matches if doc.within_sentence(m.begin, m.end)]
+
+    def _by_suffix(self, doc: Doc, matches: list[Match[Term]]) -> list[Match[Term]]:
+        tokens = doc.tokens
+        covered = {i for m in matches for i in range(m.lo, m.hi)}
+        out: list[Match[Term]] = []
+        for group in self.suffixes:
+            for i, k in enumerate(tokens.keys):
+                if i not in covered and _suffixed(group, k):
+                    out.append(Match(i, i + 1, tokens.starts[i], tokens.ends[i], group.term))
+                    covered.add(i)
+        return out
 
     def lookup(self, doc: Doc, span: Span) -> Term | None:
         """The term that is exactly ``span``, if any (to type a span another detector found)."""
         for m in self.matches(doc, span.begin, span.end):
             if m.begin == span.begin and m.end == span.end:
                 return m.payload
+        lo, hi = doc.tokens.range(span.begin, span.end)
+        if hi == lo + 1 and (doc.tokens.starts[lo], doc.tokens.ends[lo]) == (span.begin, span.end):
+            for group in self.suffixes:
+                if _suffixed(group, doc.tokens.keys[lo]):
+                    return group.term
         return None
+
+
+def _suffixed(group: Suffixes, k: str) -> bool:
+    return k.endswith(group.endings) and len(k) >= group.min_length and k.isalpha() and k not in group.not_words
 
 
 def to_span(text: str, m: Match[Term]) -> Span:

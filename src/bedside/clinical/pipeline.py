@@ -90,7 +90,9 @@ class RulePipeline:
         if not isinstance(text, str):
             raise InputError(f"note text must be a str, not {type(text).__name__} (decode bytes first)")
         doc = self.analyze(text)
-        external = _unique(sorted((self._typed(doc, s) for s in coerce(text, entities)), key=_order))
+        # a span without a letter is no drug or disease ("levo added at 0230": a time)
+        external = _unique(sorted((self._typed(doc, s) for s in coerce(text, entities)
+                                   if s.category not in _SWAPPABLE or any(c.isalpha() for c in s.text)), key=_order))
         # words the model's training corpora wrote often and never tagged: dropped unless a lexicon knows them
         external = [s for s in external if not (s.meta.get("untagged") and self.lexicon.lookup(doc, s) is None)]
         sig_pool = self.sig.every_candidate(doc)  # found once: it trims the detector's spans, then becomes attributes
@@ -129,6 +131,10 @@ class RulePipeline:
         term = self.lexicon.lookup(doc, span) if span.category in _CORE else None
         if term is not None and term.category != span.category and {term.category, span.category} <= _SWAPPABLE \
                 and span.text not in self.ambiguous:
+            return span.with_(category=term.category, type=term.type)
+        if term is not None and term.by_suffix and term.category == TEST and span.category == CONDITION:
+            # one word with a procedure's or test's ending ("pleurodesis", "venography"): no disease corpus
+            # the model learnt from tags one, yet it reads some as conditions
             return span.with_(category=term.category, type=term.type)
         if term is not None and term.category == span.category:
             return span.with_(type=term.type)
@@ -170,6 +176,9 @@ class RulePipeline:
         """Another detector's spans without sig abbreviations at their edges: the entity model, trained on
         PubMed, read "PO Q6H" as a medication and "prn fever" as a condition. Only frequencies and short
         route abbreviations ("po", "iv", "sl") are cut; "oral contraceptives" keeps its route word."""
+        # a medication that is nothing but a form word ("amio gtt": the model read "gtt" as a second drug)
+        forms = {(c.begin, c.end) for c in sig_pool if c.type == "FORM"}
+        spans = [s for s in spans if not (s.category == MEDICATION and (s.begin, s.end) in forms)]
         cut = [c for c in sig_pool if c.type == "FREQUENCY"
                or (c.type == "ROUTE_OR_MODE" and len(c.text) <= 3 and c.text.replace(".", "").isalpha())]
         if not cut:
@@ -205,6 +214,10 @@ class RulePipeline:
         lexical = [s for s in lexical if not any(s.within(b, x) for b, x in grown)]
         patterned = _longest_per_category(self.patterns.find(doc))
         external = self._without_allergy_words(patterned, external)
+        # an analyte no list knows, before a concentration ("Alpha-fetoprotein: 2.07 ng/ml"), unless a
+        # detector or a list already named those words (the model's chemicals stay chemicals)
+        named = Occupied(lexical + external + patterned)
+        lexical += [s for s in self.labs.unnamed(doc) if not named.hits(s.begin, s.end)]
         tests = sorted((s for s in lexical + external if s.type == "TEST_NAME"), key=lambda s: s.begin)
         for link in self.labs.attach(doc, tests):
             found.add(tests[link.entity], link.attribute, link.relationship_score)

@@ -4,8 +4,9 @@ Notes break lines for lists ("1. Furosemide 40 mg PO daily"), labels ("BP: 120/8
 ("...diabetes mellitus and\\nhypertension"), and use periods inside abbreviations ("b.i.d.", "Dr.").
 A sentence ends at a period, '?' or '!' followed by space and a word that is not lower case (unless
 the word before is a known abbreviation or a list number), at a blank line, and at a line break
-unless the text plainly runs on (next line lower case, or the line ends with "and", ",", ...); a
-line that ends with a full stop (not an abbreviation's) always ends its sentence.
+unless the text plainly runs on (next line lower case after a line long enough to have been wrapped,
+or the line ends with "and", ",", ...); a line that ends with a full stop (not an abbreviation's)
+always ends its sentence.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ _PREV_WORD = re.compile(r"(\S*)$")
 _LIST_MARKER = re.compile(r"[ \t]*(?:[-*•·>]|\d{1,3}[.)]|\(\d{1,3}\)|[A-Za-z][.)])[ \t]")
 _LABEL = re.compile(r"[ \t]*[A-Z][A-Za-z0-9 /&()'-]{0,30}:(?:\s|$)")
 _LAST_WORD = re.compile(r"([\w/]+)\W*$")
+# A line this short was not cut by wrapping: it is a list item or a note's fragment ("family with
+# difficulty coping\n acidosis rx with bicarb" had given the acidosis the family's trait).
+_SHORT_LINE = 40
 
 
 class SentenceSplitter:
@@ -78,13 +82,12 @@ class SentenceSplitter:
         if prev[-1:] in ".?!" and not (prev.endswith(".") and word in self._no_split):
             return True
         first = line.lstrip()[:1]
-        if first.islower() or prev[-1:] in self._continue_chars:
+        if prev[-1:] in self._continue_chars or word in self._continue_words:
             return False
-        if last is None:
-            return True
-        if word in self._continue_words:
-            return False
-        return not (prev.endswith(".") and word in self._no_split)
+        abbreviation = prev.endswith(".") and word in self._no_split  # "Seen by Dr.\nsmith"
+        if first.islower():
+            return len(prev.strip()) <= _SHORT_LINE and not abbreviation
+        return last is None or not abbreviation
 
     def _ends_sentence(self, text: str, m: re.Match[str], end: int) -> bool:
         nxt = _NEXT.match(text, m.end(), end)
