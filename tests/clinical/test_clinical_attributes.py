@@ -215,6 +215,15 @@ def test_procedures_tests_and_treatments_known_by_their_endings(pipeline):
     assert entity(doc, "pleurodesis").type == "PROCEDURE_NAME"
 
 
+def test_a_detector_span_that_is_only_a_body_part_is_anatomy(pipeline):
+    text = "The mediastinum is unremarkable. LV with purpura."
+    given = [{"begin_offset": 4, "end_offset": 15, "category": "MEDICATION"},
+             {"begin_offset": 33, "end_offset": 35, "category": "MEDICAL_CONDITION"}]
+    doc = pipeline(text, given)
+    assert (entity(doc, "mediastinum").category, entity(doc, "mediastinum").type) == ("ANATOMY", "SYSTEM_ORGAN_SITE")
+    assert entity(doc, "LV").category == "MEDICAL_CONDITION"  # an abbreviation keeps the detector's reading
+
+
 def test_detector_spans_that_are_a_time_or_a_form_word_are_no_medication(pipeline):
     text = "Levo added at 0230. Continue amio gtt at .5mg/min."
     given = [{"begin_offset": 0, "end_offset": 4, "category": "MEDICATION"},

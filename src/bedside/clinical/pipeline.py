@@ -128,6 +128,10 @@ class RulePipeline:
         ``ambiguous_abbreviations``: "CP" is chest pain here, cyclophosphamide in PubMed) keep the model's."""
         if span.type:
             return span
+        if span.category in _SWAPPABLE and not _abbreviation(span.text) and self.anatomy.lookup(doc, span) is not None:
+            # a body part alone is no drug or disease: the model read "mediastinum" and "albuginea" as ones.
+            # An abbreviation keeps the model's reading: "LV" is leukocytoclastic vasculitis in BC5CDR.
+            return span.with_(category=ANATOMY, type="SYSTEM_ORGAN_SITE")
         term = self.lexicon.lookup(doc, span) if span.category in _CORE else None
         if term is not None and term.category != span.category and {term.category, span.category} <= _SWAPPABLE \
                 and span.text not in self.ambiguous:
@@ -371,6 +375,10 @@ def _longest_per_category(spans: list[Span]) -> list[Span]:
     for cat in {s.category for s in spans}:
         out += drop_overlaps(s for s in spans if s.category == cat)
     return out
+
+
+def _abbreviation(text: str) -> bool:
+    return len(text) <= 4 and text.isupper()
 
 
 def _order(s: Span) -> tuple[int, int, str, str]:
