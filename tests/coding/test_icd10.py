@@ -102,6 +102,14 @@ def test_british_spelling_and_typos(linker: Icd10Linker, mention: str, code: str
     assert codes(linker.link(mention))[:1] == [code]
 
 
+def test_tumour_names_the_tabular_list_lacks_link_by_behaviour_not_by_spelling(linker: Icd10Linker):
+    # "seminoma" is nowhere in the tabular list; it had been read as a typo of "semicoma" (R40.1, stupor)
+    assert codes(linker.link("seminoma", context="testis"))[0].startswith("C62")
+    assert not any(c.startswith("R40") for c in codes(linker.link("seminoma")))
+    assert codes(linker.link("astrocytoma", context="brain"))[:1] == ["C71.9"]
+    assert codes(linker.link("schwannoma"))[0].startswith("D")  # benign
+
+
 def test_case_sensitive_abbreviations_need_their_case(linker: Icd10Linker):
     assert codes(linker.link("PE"))[:1] == ["I26.99"]  # Other pulmonary embolism without acute cor pulmonale
     assert not any(c.startswith("I26") for c in codes(linker.link("pe")))
