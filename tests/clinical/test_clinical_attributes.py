@@ -50,6 +50,8 @@ SIGS = [
     ("Normal saline @ 125 mL/hr.", "Normal saline", {"RATE": ["125 mL/hr"]}),
     ("Albuterol 90 mcg/actuation inhaler 2 puffs q4-6h prn.", "Albuterol",
      {"STRENGTH": ["90 mcg/actuation"], "FORM": ["inhaler"], "DOSAGE": ["2 puffs"], "FREQUENCY": ["q4-6h prn"]}),
+    # a dose per interval
+    ("Ceftriaxone 1 g/12 h IV.", "Ceftriaxone", {"DOSAGE": ["1 g/12 h"], "ROUTE_OR_MODE": ["IV"]}),
     # thousands separators (the dose had been "000 units")
     ("Heparin 5,000 units SC TID.", "Heparin",
      {"DOSAGE": ["5,000 units"], "ROUTE_OR_MODE": ["SC"], "FREQUENCY": ["TID"]}),
@@ -213,6 +215,13 @@ def test_procedures_tests_and_treatments_known_by_their_endings(pipeline):
     text = "Talc pleurodesis was done."
     doc = pipeline(text, [{"begin_offset": 5, "end_offset": 16, "category": "MEDICAL_CONDITION"}])
     assert entity(doc, "pleurodesis").type == "PROCEDURE_NAME"
+
+
+def test_idioms_hold_no_body_part_and_british_lab_names(pipeline):
+    doc = run(pipeline, "On the other hand, the hand. Haematocrit 41%, Leucocytes 20.300.")
+    assert [e.begin_offset for e in doc.entities if e.text == "hand"] == [23]
+    assert attributes(doc, "Haematocrit") == {"TEST_VALUE": ["41"], "TEST_UNIT": ["%"]}
+    assert attributes(doc, "Leucocytes") == {"TEST_VALUE": ["20.300"]}
 
 
 def test_a_detector_span_that_is_only_a_body_part_is_anatomy(pipeline):

@@ -6,7 +6,8 @@ Each file holds groups of terms sharing a category, type and score. All files gi
 
 A file may also hold ``suffixes``: word endings that name a kind of entity whatever the stem
 ("orchiectomy", "arthrodesis", "cystogram"): no list of procedures is ever complete, and their
-endings are regular. A word that a listed term already covers keeps the term.
+endings are regular. A word that a listed term already covers keeps the term. A group with no
+category lists phrases that are no entity but hold a term's words ("on the other hand").
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ class Lexicon:
                     if k in seen:
                         raise ConfigError(f"{name}: term '{term}' is listed twice (also in {seen[k]})")
                     seen[k] = name
-                    payload = Term(group["category"], group["type"], float(group.get("score", 0.85)), canonical,
+                    # a group without a category holds phrases that are no entity and hide the terms inside
+                    # them ("on the other hand" is no body part)
+                    payload = Term(group.get("category") or "", group.get("type") or "",
+                                   float(group.get("score", 0.85)), canonical,
                                    group.get("kind"), bool(group.get("requires_value", False)))
                     self.matcher.add(term, payload, exact=exact)
             for i, raw in enumerate(data.get("suffixes", ())):
@@ -85,7 +89,7 @@ class Lexicon:
         matches = list(self.matcher.finditer(doc.tokens))
         if self.suffixes:
             matches = sorted(matches + self._by_suffix(doc, matches), key=lambda m: m.begin)
-        return [to_span(doc.text, m) for m in matches if doc.within_sentence(m.begin, m.end)]
+        return [to_span(doc.text, m) for m in matches if m.payload.category and doc.within_sentence(m.begin, m.end)]
 
     def _by_suffix(self, doc: Doc, matches: list[Match[Term]]) -> list[Match[Term]]:
         tokens = doc.tokens
@@ -102,7 +106,7 @@ class Lexicon:
         """The term that is exactly ``span``, if any (to type a span another detector found)."""
         for m in self.matches(doc, span.begin, span.end):
             if m.begin == span.begin and m.end == span.end:
-                return m.payload
+                return m.payload if m.payload.category else None
         lo, hi = doc.tokens.range(span.begin, span.end)
         if hi == lo + 1 and (doc.tokens.starts[lo], doc.tokens.ends[lo]) == (span.begin, span.end):
             for group in self.suffixes:
