@@ -40,6 +40,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=float, default=None)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--base", default=None, help="encoder to start from instead of the recipe's (name or HF folder)")
+    ap.add_argument("--recipe", default="default", help="recipe name or file (bedside train ner --recipe)")
     ap.add_argument("--name", default="ner_default", help="results file name, without extension")
     ap.add_argument("--note", default="", help="a sentence appended to the Markdown report (e.g. the load)")
     args = ap.parse_args()
@@ -50,7 +51,7 @@ def main() -> int:
     from bedside.ner.infer import NerModel
     from bedside.ner.recipe import load_recipe
 
-    recipe = load_recipe("default", args.data_root)
+    recipe = load_recipe(args.recipe, args.data_root)
     if not args.summarize:
         from bedside.ner.train import train
 

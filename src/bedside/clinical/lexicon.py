@@ -79,6 +79,7 @@ class Lexicon:
                 term = Term(raw["category"], raw["type"], float(raw.get("score", 0.7)), by_suffix=True)
                 self.suffixes.append(Suffixes(endings, frozenset(w.lower() for w in raw.get("not", ())),
                                               int(raw.get("min_length", 0)), term))
+        self._endings = tuple(e for g in self.suffixes for e in g.endings)
 
     def matches(self, doc: Doc, begin: int, end: int) -> Iterator[Match[Term]]:
         lo, hi = doc.tokens.range(begin, end)
@@ -94,12 +95,14 @@ class Lexicon:
     def _by_suffix(self, doc: Doc, matches: list[Match[Term]]) -> list[Match[Term]]:
         tokens = doc.tokens
         covered = {i for m in matches for i in range(m.lo, m.hi)}
+        endings = self._endings
+        # one pass in C over every word (a note has thousands), then the few hits are checked in full
+        hits = [i for i, k in enumerate(tokens.keys) if k.endswith(endings) and i not in covered]
         out: list[Match[Term]] = []
-        for group in self.suffixes:
-            for i, k in enumerate(tokens.keys):
-                if i not in covered and _suffixed(group, k):
-                    out.append(Match(i, i + 1, tokens.starts[i], tokens.ends[i], group.term))
-                    covered.add(i)
+        for i in hits:
+            group = next((g for g in self.suffixes if _suffixed(g, tokens.keys[i])), None)
+            if group is not None:
+                out.append(Match(i, i + 1, tokens.starts[i], tokens.ends[i], group.term))
         return out
 
     def lookup(self, doc: Doc, span: Span) -> Term | None:
