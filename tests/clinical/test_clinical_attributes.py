@@ -217,6 +217,13 @@ def test_procedures_tests_and_treatments_known_by_their_endings(pipeline):
     assert entity(doc, "pleurodesis").type == "PROCEDURE_NAME"
 
 
+def test_drug_induced_conditions_from_the_lexicon(pipeline):
+    doc = run(pipeline, "Worsening anasarca. Statin myopathy with rhabdomyolysis; no hepatotoxicity.")
+    found = {e.text: e.category for e in doc.entities}
+    assert {found.get(w) for w in ("anasarca", "myopathy", "rhabdomyolysis", "hepatotoxicity")} == {"MEDICAL_CONDITION"}
+    assert "NEGATION" in {t.name for t in entity(doc, "hepatotoxicity").traits}
+
+
 def test_idioms_hold_no_body_part_and_british_lab_names(pipeline):
     doc = run(pipeline, "On the other hand, the hand. Haematocrit 41%, Leucocytes 20.300.")
     assert [e.begin_offset for e in doc.entities if e.text == "hand"] == [23]
