@@ -217,6 +217,12 @@ def test_procedures_tests_and_treatments_known_by_their_endings(pipeline):
     assert entity(doc, "pleurodesis").type == "PROCEDURE_NAME"
 
 
+def test_an_allergy_statement_tagged_as_a_condition_is_one_entity(pipeline):
+    text = "Allergies: NKDA."
+    doc = pipeline(text, [{"begin_offset": 11, "end_offset": 15, "category": "MEDICAL_CONDITION"}])
+    assert [(e.text, e.type) for e in doc.entities] == [("NKDA", "ALLERGIES")]
+
+
 def test_drug_induced_conditions_from_the_lexicon(pipeline):
     doc = run(pipeline, "Worsening anasarca. Statin myopathy with rhabdomyolysis; no hepatotoxicity.")
     found = {e.text: e.category for e in doc.entities}

@@ -171,10 +171,11 @@ class RulePipeline:
         stays ("allergic to penicillin (hives)"). Substance words are left as the model tags them:
         "denied alcohol" yields ALCOHOL_CONSUMPTION and an alcohol MEDICATION, because BC5CDR tags
         cocaine and ethanol as chemicals and dropping them cost 0.7 dev chemical F1."""
+        whole = {(s.begin, s.end) for s in patterned if s.type == "ALLERGIES"}  # "NKDA" tagged as a condition
         allergies = Occupied(s for s in patterned if s.type == "ALLERGIES")
-        return [e for e in external if not (
-            e.category == CONDITION and any(w.lower().startswith(_ALLERGY_WORDS) for w in e.text.split())
-            and allergies.hits(e.begin, e.end))]
+        return [e for e in external if not (e.category == CONDITION and (
+            (e.begin, e.end) in whole
+            or (any(w.lower().startswith(_ALLERGY_WORDS) for w in e.text.split()) and allergies.hits(e.begin, e.end))))]
 
     def _without_sig_edges(self, doc: Doc, spans: list[Span], sig_pool: list[Span]) -> list[Span]:
         """Another detector's spans without sig abbreviations at their edges: the entity model, trained on
