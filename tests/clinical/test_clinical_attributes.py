@@ -217,6 +217,18 @@ def test_procedures_tests_and_treatments_known_by_their_endings(pipeline):
     assert entity(doc, "pleurodesis").type == "PROCEDURE_NAME"
 
 
+def test_problem_list_items_keep_the_condition_apart_from_the_lab_and_panels_are_tests(pipeline):
+    text = "3. Type 2 diabetes - A1c 8.4%. Repeat BMP and creatinine in AM."
+    given = [{"begin_offset": text.index(w), "end_offset": text.index(w) + len(w), "category": cat}
+             for w, cat in (("Type 2 diabetes - A1c", "MEDICAL_CONDITION"), ("BMP", "MEDICATION"),
+                            ("creatinine", "MEDICATION"))]
+    doc = pipeline(text, given)
+    assert [(e.text, e.category) for e in doc.entities] == [
+        ("Type 2 diabetes", "MEDICAL_CONDITION"), ("A1c", "TEST_TREATMENT_PROCEDURE"),
+        ("BMP", "TEST_TREATMENT_PROCEDURE"), ("creatinine", "MEDICATION")]  # an analyte stays as tagged
+    assert attributes(doc, "A1c") == {"TEST_VALUE": ["8.4"], "TEST_UNIT": ["%"]}
+
+
 def test_an_allergy_statement_tagged_as_a_condition_is_one_entity(pipeline):
     text = "Allergies: NKDA."
     doc = pipeline(text, [{"begin_offset": 11, "end_offset": 15, "category": "MEDICAL_CONDITION"}])

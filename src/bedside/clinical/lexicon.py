@@ -40,6 +40,7 @@ class Term:
     kind: str | None = None  # DIAGNOSIS / SIGN / SYMPTOM for conditions
     requires_value: bool = False  # a lab name that counts only with a value after it
     by_suffix: bool = False  # known by its ending only ("orchiectomy"), not listed
+    over_chemical: bool = False  # a test or panel, never a substance: it wins over a model's MEDICATION ("BMP")
 
 
 def _terms(raw: object, where: str) -> Iterator[tuple[str, str | None]]:
@@ -69,7 +70,8 @@ class Lexicon:
                     # them ("on the other hand" is no body part)
                     payload = Term(group.get("category") or "", group.get("type") or "",
                                    float(group.get("score", 0.85)), canonical,
-                                   group.get("kind"), bool(group.get("requires_value", False)))
+                                   group.get("kind"), bool(group.get("requires_value", False)),
+                                   over_chemical=bool(group.get("over_chemical", False)))
                     self.matcher.add(term, payload, exact=exact)
             for i, raw in enumerate(data.get("suffixes", ())):
                 where = f"{name} suffixes {i + 1}"

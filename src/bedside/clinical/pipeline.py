@@ -136,6 +136,10 @@ class RulePipeline:
         if term is not None and term.category != span.category and {term.category, span.category} <= _SWAPPABLE \
                 and span.text not in self.ambiguous:
             return span.with_(category=term.category, type=term.type)
+        if term is not None and term.over_chemical and span.category == MEDICATION:
+            # a panel or study the model read as a chemical ("Repeat BMP in AM": bone morphogenetic protein in
+            # PubMed); analytes ("creatinine", "urea") stay chemicals, as BC5CDR tags them
+            return span.with_(category=TEST, type=term.type)
         if term is not None and term.by_suffix and term.category == TEST and span.category == CONDITION:
             # one word with a procedure's or test's ending ("pleurodesis", "venography"): no disease corpus
             # the model learnt from tags one, yet it reads some as conditions
@@ -230,6 +234,7 @@ class RulePipeline:
         lexical = [s for s in lexical if not s.meta.get("requires_value") or s in found.by_entity]
         beaten = Occupied(valued)
         external = [e for e in external if not (e.category == MEDICATION and beaten.hits(e.begin, e.end))]
+        external = [t for t in (_cut_before_tests(doc, e, valued) for e in external) if t is not None]
         core = Occupied(e for e in external if e.category in _CORE)
         lexical = [s for s in lexical if s in valued or not core.hits(s.begin, s.end)]
         kept = []
@@ -376,6 +381,21 @@ def _longest_per_category(spans: list[Span]) -> list[Span]:
     for cat in {s.category for s in spans}:
         out += drop_overlaps(s for s in spans if s.category == cat)
     return out
+
+
+def _cut_before_tests(doc: Doc, span: Span, valued: set[Span]) -> Span | None:
+    """A condition that runs into a lab test with its value ends before the test: the model read the problem
+    list item "Type 2 diabetes - A1c 8.4%" as one condition. Without a letter left it is dropped."""
+    if span.category != CONDITION:
+        return span
+    end = min((t.begin for t in valued if span.begin < t.begin < span.end <= t.end), default=None)
+    if end is None:
+        return span
+    while end > span.begin and (doc.text[end - 1].isspace() or doc.text[end - 1] in "-–—:,;("):
+        end -= 1
+    if not any(c.isalpha() for c in doc.text[span.begin:end]):
+        return None
+    return span.with_(end=end, text=doc.text[span.begin:end])
 
 
 def _abbreviation(text: str) -> bool:
