@@ -171,6 +171,12 @@ def test_medication_sig_becomes_a_structured_dosage(pipeline):
     assert dosage["timing"]["repeat"] == {"frequency": 2, "period": 1, "periodUnit": "d"}
 
 
+def test_doses_written_with_thousands_separators(pipeline):
+    bundle = convert(pipeline, "Heparin 5,000 units SC TID.")
+    [dosage] = by_text(bundle, "MedicationStatement", "Heparin")[0]["dosage"]
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 5000  # had been 5 of ",000 units"
+
+
 def test_prn_ranges_meal_timing_and_durations(pipeline):
     text = ("Medications:\n- Albuterol 2 puffs inhaled q4-6h prn wheezing\n"
             "- Omeprazole 20 mg PO daily before breakfast\n- Prednisone 40 mg PO daily x 5 days\n")

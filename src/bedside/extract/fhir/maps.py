@@ -29,6 +29,7 @@ UCUM = "http://unitsofmeasure.org"
 _HL7 = "http://terminology.hl7.org/CodeSystem/"
 MAPPINGS = "resources/fhir/mappings.json"
 _DECIMAL = re.compile(r"^(?:\d+(?:\.\d+)?|\.\d+)$")
+_THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")  # "5,000 units"
 
 
 # -- the mapping tables ---------------------------------------------------------------------------------
@@ -77,6 +78,8 @@ def _number(s: str | None) -> int | float | None:
     s = s.strip().lower()
     if s in _maps().data["numbers"]:
         return _maps().data["numbers"][s]
+    if _THOUSANDS.match(s):
+        s = s.replace(",", "")
     if not _DECIMAL.match(s):
         return None
     return int(s) if s.isdigit() else float(s)
