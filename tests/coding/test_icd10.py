@@ -110,6 +110,14 @@ def test_tumour_names_the_tabular_list_lacks_link_by_behaviour_not_by_spelling(l
     assert codes(linker.link("schwannoma"))[0].startswith("D")  # benign
 
 
+def test_valve_disease_is_acquired_unless_the_mention_says_otherwise(linker: Icd10Linker):
+    # "Nonrheumatic" states the default case; congenital (Q23) and rheumatic (I05-I06) codes had come first
+    assert codes(linker.link("aortic stenosis"))[:1] == ["I35.0"]
+    assert codes(linker.link("mitral regurgitation"))[:1] == ["I34.0"]
+    assert codes(linker.link("congenital aortic stenosis"))[:1] == ["Q23.0"]
+    assert codes(linker.link("rheumatic mitral stenosis"))[:1] == ["I05.0"]
+
+
 def test_case_sensitive_abbreviations_need_their_case(linker: Icd10Linker):
     assert codes(linker.link("PE"))[:1] == ["I26.99"]  # Other pulmonary embolism without acute cor pulmonale
     assert not any(c.startswith("I26") for c in codes(linker.link("pe")))
