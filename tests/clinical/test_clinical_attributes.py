@@ -229,6 +229,13 @@ def test_problem_list_items_keep_the_condition_apart_from_the_lab_and_panels_are
     assert attributes(doc, "A1c") == {"TEST_VALUE": ["8.4"], "TEST_UNIT": ["%"]}
 
 
+def test_the_words_of_a_lab_unit_are_no_drug(pipeline):
+    text = "Blood pressure of 150/70 mm mercury."
+    doc = pipeline(text, [{"begin_offset": 28, "end_offset": 35, "category": "MEDICATION"}])
+    assert [e.text for e in doc.entities] == ["Blood pressure"]
+    assert attributes(doc, "Blood pressure") == {"TEST_VALUE": ["150/70"], "TEST_UNIT": ["mm mercury"]}
+
+
 def test_an_allergy_statement_tagged_as_a_condition_is_one_entity(pipeline):
     text = "Allergies: NKDA."
     doc = pipeline(text, [{"begin_offset": 11, "end_offset": 15, "category": "MEDICAL_CONDITION"}])

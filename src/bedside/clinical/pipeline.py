@@ -230,6 +230,9 @@ class RulePipeline:
         tests = sorted((s for s in lexical + external if s.type == "TEST_NAME"), key=lambda s: s.begin)
         for link in self.labs.attach(doc, tests):
             found.add(tests[link.entity], link.attribute, link.relationship_score)
+        # the words of a lab unit are no drug: "150/70 mm mercury" had given a mercury MEDICATION
+        units = Occupied(a for a in found.spans() if a.type == "TEST_UNIT")
+        external = [e for e in external if not (e.category in _SWAPPABLE and units.hits(e.begin, e.end))]
         valued = {t for t in tests if t in found.by_entity and t.source != "external"}
         lexical = [s for s in lexical if not s.meta.get("requires_value") or s in found.by_entity]
         beaten = Occupied(valued)
