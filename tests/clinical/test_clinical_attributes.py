@@ -229,6 +229,14 @@ def test_problem_list_items_keep_the_condition_apart_from_the_lab_and_panels_are
     assert attributes(doc, "A1c") == {"TEST_VALUE": ["8.4"], "TEST_UNIT": ["%"]}
 
 
+def test_a_value_with_a_percent_or_concentration_may_precede_its_test(pipeline):
+    doc = run(pipeline, "Differential: 70% neutrophils, 5% eosinophils; 13.7 g/dl hemoglobin. Repeat 2 troponin.")
+    assert attributes(doc, "neutrophils") == {"TEST_VALUE": ["70"], "TEST_UNIT": ["%"]}
+    assert attributes(doc, "eosinophils") == {"TEST_VALUE": ["5"], "TEST_UNIT": ["%"]}
+    assert attributes(doc, "hemoglobin") == {"TEST_VALUE": ["13.7"], "TEST_UNIT": ["g/dl"]}
+    assert attributes(doc, "troponin") == {}  # a bare number before a test counts tests
+
+
 def test_the_words_of_a_lab_unit_are_no_drug(pipeline):
     text = "Blood pressure of 150/70 mm mercury."
     doc = pipeline(text, [{"begin_offset": 28, "end_offset": 35, "category": "MEDICATION"}])

@@ -118,6 +118,11 @@ def test_valve_disease_is_acquired_unless_the_mention_says_otherwise(linker: Icd
     assert codes(linker.link("rheumatic mitral stenosis"))[:1] == ["I05.0"]
 
 
+def test_alcoholism_is_alcohol_dependence(linker: Icd10Linker):
+    # with the acuity word as context it had linked to K86.0, alcohol-induced chronic pancreatitis
+    assert codes(linker.link("alcoholism", context="chronic"))[:1] == ["F10.20"]
+
+
 def test_case_sensitive_abbreviations_need_their_case(linker: Icd10Linker):
     assert codes(linker.link("PE"))[:1] == ["I26.99"]  # Other pulmonary embolism without acute cor pulmonale
     assert not any(c.startswith("I26") for c in codes(linker.link("pe")))

@@ -63,6 +63,10 @@ class LabValues:
             rf"(?<![\w-])(?P<name>[a-z][a-z0-9]*(?:-[a-z0-9]+)*(?:\s+[a-z](?![\w-]))?)(?:\s+(?:level|levels|concentration|titer|titre|trough))?"
             rf"\s*(?:[:=]\s*|\s+(?:of\s+|was\s+|is\s+)?)(?P<value>{_NUMBER})\s*(?:{concentration}){unit_tail}",
             "tests.json units")
+        # "70% neutrophils", "13.7 g/dl hemoglobin": a value written before its test, only with a percent
+        # or a concentration (a bare number before a test counts tests: "2 blood cultures")
+        self._before_rx = re.compile(
+            rf"(?<![\w.,/])(?P<value>{_NUMBER})\s*(?P<unit>%|{concentration}){unit_tail}\s*(?:of\s+)?$", re.I)
         # "Creatinine increased from 1.0 to 1.8 mg/dL": the value it went to, right after the first
         self._then = Rx(rf"\s*(?:to|->|and then|then)\s*(?P<value>{_NUMBER})(?:\s*(?P<unit>{units}){unit_tail})?",
                         "tests.json units")
@@ -79,6 +83,15 @@ class LabValues:
                                source="lab", meta={"requires_value": True}))
         return out
 
+    def _before(self, doc: Doc, i: int, test: Span, consumed: int) -> list[LabLink]:
+        si = doc.sentence(test.begin)
+        lo = max(doc.sentences[si][0], consumed, test.begin - 40) if si is not None else test.begin
+        m = self._before_rx.search(doc.text[lo:test.begin])
+        if m is None:
+            return []
+        return [LabLink(i, _span(doc.text, lo + m.start(g), lo + m.end(g), kind), 0.85)
+                for g, kind in (("value", "TEST_VALUE"), ("unit", "TEST_UNIT"))]
+
     def attach(self, doc: Doc, tests: Sequence[Span]) -> list[LabLink]:
         """Values of each test (``tests`` in text order; the index in links refers to it)."""
         text = doc.text
@@ -92,6 +105,7 @@ class LabValues:
             end = doc.sentences[si][1]
             m = self._first.match(text, doc.folded, test.end, end)
             if m is None:
+                links += self._before(doc, i, test, consumed)
                 continue
             group = "value" if m.group("value") else "qual"
             pair = _paired_values(text, tests, i, m) if group == "value" else None
