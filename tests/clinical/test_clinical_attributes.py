@@ -273,6 +273,20 @@ def test_a_detector_span_that_is_only_a_body_part_is_anatomy(pipeline):
     assert entity(doc, "LV").category == "MEDICAL_CONDITION"  # an abbreviation keeps the detector's reading
 
 
+def test_detector_drugs_that_are_conditions_procedures_or_parts_by_their_form(pipeline):
+    text = "Left ureterocele. Orchidopexy at 2 years. Narrow pylorus. Mitroflow No. 23 valve."
+    given = [{"begin_offset": text.index(w), "end_offset": text.index(w) + len(w), "category": "MEDICATION"}
+             for w in ("ureterocele", "Orchidopexy", "pylorus", "No")]
+    doc = pipeline(text, given)
+    found = {e.text: (e.category, e.type) for e in doc.entities}
+    assert found["ureterocele"] == ("MEDICAL_CONDITION", "DX_NAME")
+    assert found["Orchidopexy"] == ("TEST_TREATMENT_PROCEDURE", "PROCEDURE_NAME")
+    assert found["pylorus"] == ("ANATOMY", "SYSTEM_ORGAN_SITE")
+    assert "No" not in found
+    # condition endings only re-read a detector's span; they find nothing on their own
+    assert not [e for e in run(pipeline, "Left ureterocele.").entities if e.category == "MEDICAL_CONDITION"]
+
+
 def test_detector_spans_that_are_a_time_or_a_form_word_are_no_medication(pipeline):
     text = "Levo added at 0230. Continue amio gtt at .5mg/min."
     given = [{"begin_offset": 0, "end_offset": 4, "category": "MEDICATION"},

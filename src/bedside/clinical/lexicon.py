@@ -7,7 +7,8 @@ Each file holds groups of terms sharing a category, type and score. All files gi
 A file may also hold ``suffixes``: word endings that name a kind of entity whatever the stem
 ("orchiectomy", "arthrodesis", "cystogram"): no list of procedures is ever complete, and their
 endings are regular. A word that a listed term already covers keeps the term. A group with no
-category lists phrases that are no entity but hold a term's words ("on the other hand").
+category lists phrases that are no entity but hold a term's words ("on the other hand"). A
+``retype_only`` suffix group only re-reads a detector's one-word span ("ureterocele" tagged as a drug).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Suffixes:
     not_words: frozenset[str]  # words with the ending that are no such entity ("program", "biography")
     min_length: int
     term: Term
+    retype_only: bool = False  # re-reads a detector's span (lookup), never finds a new one
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +82,9 @@ class Lexicon:
                     raise ConfigError(f"{where}: 'endings' must be a non-empty list of letters-only endings")
                 term = Term(raw["category"], raw["type"], float(raw.get("score", 0.7)), by_suffix=True)
                 self.suffixes.append(Suffixes(endings, frozenset(w.lower() for w in raw.get("not", ())),
-                                              int(raw.get("min_length", 0)), term))
-        self._endings = tuple(e for g in self.suffixes for e in g.endings)
+                                              int(raw.get("min_length", 0)), term, bool(raw.get("retype_only", False))))
+        self._finding = [g for g in self.suffixes if not g.retype_only]
+        self._endings = tuple(e for g in self._finding for e in g.endings)
 
     def matches(self, doc: Doc, begin: int, end: int) -> Iterator[Match[Term]]:
         lo, hi = doc.tokens.range(begin, end)
@@ -90,7 +93,7 @@ class Lexicon:
     def find(self, doc: Doc) -> list[Span]:
         """Every term in the note's sentences (never in a heading), as entity spans."""
         matches = list(self.matcher.finditer(doc.tokens))
-        if self.suffixes:
+        if self._finding:
             matches = sorted(matches + self._by_suffix(doc, matches), key=lambda m: m.begin)
         return [to_span(doc.text, m) for m in matches if m.payload.category and doc.within_sentence(m.begin, m.end)]
 
@@ -102,7 +105,7 @@ class Lexicon:
         hits = [i for i, k in enumerate(tokens.keys) if k.endswith(endings) and i not in covered]
         out: list[Match[Term]] = []
         for i in hits:
-            group = next((g for g in self.suffixes if _suffixed(g, tokens.keys[i])), None)
+            group = next((g for g in self._finding if _suffixed(g, tokens.keys[i])), None)
             if group is not None:
                 out.append(Match(i, i + 1, tokens.starts[i], tokens.ends[i], group.term))
         return out

@@ -90,9 +90,11 @@ class RulePipeline:
         if not isinstance(text, str):
             raise InputError(f"note text must be a str, not {type(text).__name__} (decode bytes first)")
         doc = self.analyze(text)
-        # a span without a letter is no drug or disease ("levo added at 0230": a time)
+        # a span without a letter is no drug or disease ("levo added at 0230": a time), nor is "No" (of
+        # "Mitroflow No. 23"; nitric oxide is written "NO")
         external = _unique(sorted((self._typed(doc, s) for s in coerce(text, entities)
-                                   if s.category not in _SWAPPABLE or any(c.isalpha() for c in s.text)), key=_order))
+                                   if s.category not in _SWAPPABLE
+                                   or (any(c.isalpha() for c in s.text) and s.text not in ("No", "no"))), key=_order))
         # words the model's training corpora wrote often and never tagged: dropped unless a lexicon knows them
         external = [s for s in external if not (s.meta.get("untagged") and self.lexicon.lookup(doc, s) is None)]
         sig_pool = self.sig.every_candidate(doc)  # found once: it trims the detector's spans, then becomes attributes
@@ -140,9 +142,9 @@ class RulePipeline:
             # a panel or study the model read as a chemical ("Repeat BMP in AM": bone morphogenetic protein in
             # PubMed); analytes ("creatinine", "urea") stay chemicals, as BC5CDR tags them
             return span.with_(category=TEST, type=term.type)
-        if term is not None and term.by_suffix and term.category == TEST and span.category == CONDITION:
-            # one word with a procedure's or test's ending ("pleurodesis", "venography"): no disease corpus
-            # the model learnt from tags one, yet it reads some as conditions
+        if term is not None and term.by_suffix and term.category == TEST and span.category in _SWAPPABLE:
+            # one word with a procedure's or test's ending ("pleurodesis", "orchidopexy", "urography"): no
+            # corpus the model learnt from tags one, yet it reads some as conditions or drugs
             return span.with_(category=term.category, type=term.type)
         if term is not None and term.category == span.category:
             return span.with_(type=term.type)
