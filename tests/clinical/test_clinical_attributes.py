@@ -283,6 +283,12 @@ def test_detector_drugs_that_are_conditions_procedures_or_parts_by_their_form(pi
     assert found["Orchidopexy"] == ("TEST_TREATMENT_PROCEDURE", "PROCEDURE_NAME")
     assert found["pylorus"] == ("ANATOMY", "SYSTEM_ORGAN_SITE")
     assert "No" not in found
+    text = "Embolization was done at noon."
+    at = text.index(" at ") + 1
+    given = [{"begin_offset": 0, "end_offset": 12, "category": "MEDICAL_CONDITION"},
+             {"begin_offset": at, "end_offset": at + 2, "category": "MEDICAL_CONDITION"}]
+    doc = pipeline(text, given)
+    assert [(e.text, e.type) for e in doc.entities] == [("Embolization", "PROCEDURE_NAME")]  # "at" is no condition
     # condition endings only re-read a detector's span; they find nothing on their own
     assert not [e for e in run(pipeline, "Left ureterocele.").entities if e.category == "MEDICAL_CONDITION"]
 

@@ -35,6 +35,8 @@ _CORE = (CONDITION, MEDICATION, TEST)
 _SWAPPABLE = {CONDITION, MEDICATION}  # a test name tagged as a chemical is handled by lab values instead
 _ALLERGY_WORDS = ("allerg", "hypersensitiv", "intoleran")  # the head words of social.json's ALLERGIES
 _KIND_SCORE, _SECTION_KIND_SCORE = 0.8, 0.6
+_FUNCTION_WORDS = frozenset({"no", "at", "in", "on", "of", "to", "the", "a", "an", "and", "or", "for", "with", "by",
+                             "is", "was", "as"})
 _TIME_WINDOW = 300  # characters
 # Which entity category each attribute type belongs to (Comprehend's attribute Category).
 _ATTRIBUTE_CATEGORY = {
@@ -90,11 +92,12 @@ class RulePipeline:
         if not isinstance(text, str):
             raise InputError(f"note text must be a str, not {type(text).__name__} (decode bytes first)")
         doc = self.analyze(text)
-        # a span without a letter is no drug or disease ("levo added at 0230": a time), nor is "No" (of
-        # "Mitroflow No. 23"; nitric oxide is written "NO")
+        # a span without a letter is no drug or disease ("levo added at 0230": a time), nor is a function
+        # word ("No" of "Mitroflow No. 23", "at"); all-caps stays: nitric oxide is written "NO"
         external = _unique(sorted((self._typed(doc, s) for s in coerce(text, entities)
                                    if s.category not in _SWAPPABLE
-                                   or (any(c.isalpha() for c in s.text) and s.text not in ("No", "no"))), key=_order))
+                                   or (any(c.isalpha() for c in s.text) and s.text.lower() not in _FUNCTION_WORDS)
+                                   or s.text.isupper()), key=_order))
         # words the model's training corpora wrote often and never tagged: dropped unless a lexicon knows them
         external = [s for s in external if not (s.meta.get("untagged") and self.lexicon.lookup(doc, s) is None)]
         sig_pool = self.sig.every_candidate(doc)  # found once: it trims the detector's spans, then becomes attributes
@@ -142,6 +145,8 @@ class RulePipeline:
             # a panel or study the model read as a chemical ("Repeat BMP in AM": bone morphogenetic protein in
             # PubMed); analytes ("creatinine", "urea") stay chemicals, as BC5CDR tags them
             return span.with_(category=TEST, type=term.type)
+        if term is not None and term.type == "PROCEDURE_NAME" and span.category == CONDITION:
+            return span.with_(category=TEST, type=term.type)  # a listed procedure ("embolization")
         if term is not None and term.by_suffix and term.category == TEST and span.category in _SWAPPABLE:
             # one word with a procedure's or test's ending ("pleurodesis", "orchidopexy", "urography"): no
             # corpus the model learnt from tags one, yet it reads some as conditions or drugs
