@@ -302,6 +302,10 @@ def test_detector_spans_that_are_a_time_or_a_form_word_are_no_medication(pipelin
     doc = pipeline(text, given)
     assert [e.text for e in doc.entities if e.category == "MEDICATION"] == ["Levo", "amio"]
     assert attributes(doc, "amio") == {"FORM": ["gtt"], "RATE": [".5mg/min"]}
+    # an all-caps abbreviation that spells a form word stays a drug (capecitabine in ADE-Corpus-V2)
+    text = "Reinitiating CAP alone at 2000 mg/m2."
+    doc = pipeline(text, [{"begin_offset": 13, "end_offset": 16, "category": "MEDICATION"}])
+    assert attributes(doc, "CAP") == {"DOSAGE": ["2000 mg/m2"]}
 
 
 def test_condition_acuity_direction_and_site(pipeline):

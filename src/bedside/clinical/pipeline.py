@@ -194,7 +194,9 @@ class RulePipeline:
         route abbreviations ("po", "iv", "sl") are cut; "oral contraceptives" keeps its route word."""
         # a medication that is nothing but a form word ("amio gtt": the model read "gtt" as a second drug)
         forms = {(c.begin, c.end) for c in sig_pool if c.type == "FORM"}
-        spans = [s for s in spans if not (s.category == MEDICATION and (s.begin, s.end) in forms)]
+        # (an all-caps abbreviation stays: "CAP" is capecitabine in ADE-Corpus-V2, not a capsule)
+        spans = [s for s in spans
+                 if not (s.category == MEDICATION and (s.begin, s.end) in forms and not s.text.isupper())]
         cut = [c for c in sig_pool if c.type == "FREQUENCY"
                or (c.type == "ROUTE_OR_MODE" and len(c.text) <= 3 and c.text.replace(".", "").isalpha())]
         if not cut:
