@@ -250,6 +250,16 @@ def test_an_allergy_statement_tagged_as_a_condition_is_one_entity(pipeline):
     assert [(e.text, e.type) for e in doc.entities] == [("NKDA", "ALLERGIES")]
 
 
+def test_words_that_carry_their_own_negation(pipeline):
+    doc = run(pipeline, "Afebrile overnight. Abdomen soft, nontender.")
+    assert "NEGATION" in {t.name for t in entity(doc, "Afebrile").traits}
+    assert "NEGATION" in {t.name for t in entity(doc, "nontender").traits}
+    # the model read "Afebrile" as a drug: the lexicon's category and its trait both apply
+    doc = pipeline("Afebrile overnight.", [{"begin_offset": 0, "end_offset": 8, "category": "MEDICATION"}])
+    e = entity(doc, "Afebrile")
+    assert e.category == "MEDICAL_CONDITION" and "NEGATION" in {t.name for t in e.traits}
+
+
 def test_drug_induced_conditions_from_the_lexicon(pipeline):
     doc = run(pipeline, "Worsening anasarca. Statin myopathy with rhabdomyolysis; no hepatotoxicity.")
     found = {e.text: e.category for e in doc.entities}

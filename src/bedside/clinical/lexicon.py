@@ -43,6 +43,7 @@ class Term:
     requires_value: bool = False  # a lab name that counts only with a value after it
     by_suffix: bool = False  # known by its ending only ("orchiectomy"), not listed
     over_chemical: bool = False  # a test or panel, never a substance: it wins over a model's MEDICATION ("BMP")
+    traits: tuple[str, ...] = ()  # traits the word carries inside itself ("afebrile": NEGATION)
 
 
 def _terms(raw: object, where: str) -> Iterator[tuple[str, str | None]]:
@@ -73,7 +74,8 @@ class Lexicon:
                     payload = Term(group.get("category") or "", group.get("type") or "",
                                    float(group.get("score", 0.85)), canonical,
                                    group.get("kind"), bool(group.get("requires_value", False)),
-                                   over_chemical=bool(group.get("over_chemical", False)))
+                                   over_chemical=bool(group.get("over_chemical", False)),
+                                   traits=tuple(group.get("traits", ())))
                     self.matcher.add(term, payload, exact=exact)
             for i, raw in enumerate(data.get("suffixes", ())):
                 where = f"{name} suffixes {i + 1}"
@@ -132,6 +134,8 @@ def to_span(text: str, m: Match[Term]) -> Span:
     meta = {k: v for k, v in (("canonical", t.canonical), ("kind", t.kind)) if v}
     if t.requires_value:
         meta["requires_value"] = True
+    if t.traits:
+        meta["traits"] = t.traits
     return Span.of(text, m.begin, m.end, category=t.category, type=t.type, score=t.score, source="lexicon", meta=meta)
 
 

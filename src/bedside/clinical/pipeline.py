@@ -140,7 +140,8 @@ class RulePipeline:
         term = self.lexicon.lookup(doc, span) if span.category in _CORE else None
         if term is not None and term.category != span.category and {term.category, span.category} <= _SWAPPABLE \
                 and span.text not in self.ambiguous:
-            return span.with_(category=term.category, type=term.type)
+            meta = {**span.meta, "traits": term.traits} if term.traits else span.meta
+            return span.with_(category=term.category, type=term.type, meta=meta)
         if term is not None and term.over_chemical and span.category == MEDICATION:
             # a panel or study the model read as a chemical ("Repeat BMP in AM": bone morphogenetic protein in
             # PubMed); analytes ("creatinine", "urea") stay chemicals, as BC5CDR tags them
@@ -152,7 +153,8 @@ class RulePipeline:
             # corpus the model learnt from tags one, yet it reads some as conditions or drugs
             return span.with_(category=term.category, type=term.type)
         if term is not None and term.category == span.category:
-            return span.with_(type=term.type)
+            meta = {**span.meta, "traits": term.traits} if term.traits else span.meta
+            return span.with_(type=term.type, meta=meta)
         return span.with_(type=DEFAULT_TYPES.get(span.category, span.category))
 
     def _without_anatomy_words(self, doc: Doc, spans: list[Span]) -> list[Span]:
