@@ -312,6 +312,13 @@ def test_detector_spans_that_are_a_time_or_a_form_word_are_no_medication(pipelin
     doc = pipeline(text, given)
     assert [e.text for e in doc.entities if e.category == "MEDICATION"] == ["Levo", "amio"]
     assert attributes(doc, "amio") == {"FORM": ["gtt"], "RATE": [".5mg/min"]}
+    # the unit of an amount is no second drug
+    text = "Tiotropium 18 mcg inhaled daily."
+    given = [{"begin_offset": 0, "end_offset": 10, "category": "MEDICATION"},
+             {"begin_offset": 14, "end_offset": 17, "category": "MEDICATION"}]
+    doc = pipeline(text, given)
+    assert [e.text for e in doc.entities] == ["Tiotropium"]
+    assert attributes(doc, "Tiotropium") == {"DOSAGE": ["18 mcg"], "ROUTE_OR_MODE": ["inhaled"], "FREQUENCY": ["daily"]}
     # an all-caps abbreviation that spells a form word stays a drug (capecitabine in ADE-Corpus-V2)
     text = "Reinitiating CAP alone at 2000 mg/m2."
     doc = pipeline(text, [{"begin_offset": 13, "end_offset": 16, "category": "MEDICATION"}])

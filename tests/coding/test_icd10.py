@@ -118,6 +118,11 @@ def test_valve_disease_is_acquired_unless_the_mention_says_otherwise(linker: Icd
     assert codes(linker.link("rheumatic mitral stenosis"))[:1] == ["I05.0"]
 
 
+def test_exam_findings_link_to_the_tabular_wording(linker: Icd10Linker):
+    assert codes(linker.link("crackles"))[:1] == ["R09.89"]  # "rales"; had been K03.81, cracked tooth
+    assert codes(linker.link("PND"))[:1] == ["R06.00"]  # not paroxysmal nocturnal hemoglobinuria
+
+
 def test_alcoholism_is_alcohol_dependence(linker: Icd10Linker):
     # with the acuity word as context it had linked to K86.0, alcohol-induced chronic pancreatitis
     assert codes(linker.link("alcoholism", context="chronic"))[:1] == ["F10.20"]

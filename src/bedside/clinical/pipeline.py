@@ -35,6 +35,7 @@ _CORE = (CONDITION, MEDICATION, TEST)
 _SWAPPABLE = {CONDITION, MEDICATION}  # a test name tagged as a chemical is handled by lab values instead
 _ALLERGY_WORDS = ("allerg", "hypersensitiv", "intoleran")  # the head words of social.json's ALLERGIES
 _KIND_SCORE, _SECTION_KIND_SCORE = 0.8, 0.6
+_QUANTITIES = frozenset({"AMOUNT", "DOSAGE", "STRENGTH", "RATE"})
 _FUNCTION_WORDS = frozenset({"no", "at", "in", "on", "of", "to", "the", "a", "an", "and", "or", "for", "with", "by",
                              "is", "was", "as"})
 _TIME_WINDOW = 300  # characters
@@ -199,6 +200,15 @@ class RulePipeline:
         # (an all-caps abbreviation stays: "CAP" is capecitabine in ADE-Corpus-V2, not a capsule)
         spans = [s for s in spans
                  if not (s.category == MEDICATION and (s.begin, s.end) in forms and not s.text.isupper())]
+        # nor is the unit of an amount ("tiotropium 18 mcg inhaled": the model read "mcg" as a second drug)
+        amounts = sorted((c.begin, c.end) for c in sig_pool if c.type in _QUANTITIES)
+        starts = [b for b, _ in amounts]
+
+        def in_amount(s: Span) -> bool:
+            i = bisect_right(starts, s.begin)
+            return any(amounts[k][1] >= s.end for k in range(max(0, i - 3), i))
+
+        spans = [s for s in spans if not (s.category == MEDICATION and in_amount(s))]
         cut = [c for c in sig_pool if c.type == "FREQUENCY"
                or (c.type == "ROUTE_OR_MODE" and len(c.text) <= 3 and c.text.replace(".", "").isalpha())]
         if not cut:
