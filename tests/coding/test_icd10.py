@@ -123,6 +123,15 @@ def test_exam_findings_link_to_the_tabular_wording(linker: Icd10Linker):
     assert codes(linker.link("PND"))[:1] == ["R06.00"]  # not paroxysmal nocturnal hemoglobinuria
 
 
+def test_codes_for_a_population_or_circumstance_need_the_mention_to_say_it(linker: Icd10Linker):
+    # "pregnancy", "newborn", "congenital", "postprocedural" are common words in the tabular list; a mention
+    # without them had landed on O24.919, P25.2...
+    assert not codes(linker.link("diabetes mellitus"))[0].startswith("O")
+    assert codes(linker.link("gestational diabetes"))[:1] == ["O24.419"]
+    assert codes(linker.link("newborn jaundice"))[:1] == ["P59.9"]
+    assert codes(linker.link("jaundice"))[:1] == ["R17"]
+
+
 def test_alcoholism_is_alcohol_dependence(linker: Icd10Linker):
     # with the acuity word as context it had linked to K86.0, alcohol-induced chronic pancreatitis
     assert codes(linker.link("alcoholism", context="chronic"))[:1] == ["F10.20"]

@@ -101,6 +101,7 @@ class Vocabulary:
     stopwords: frozenset[str]
     filler: dict[str, tuple[tuple[str, ...], ...]]  # first word -> phrases, longest first
     site: frozenset[str]  # stems
+    marked: frozenset[str]  # stems that narrow a code to a population or circumstance ("pregnancy", "newborn")
     phrases: dict[tuple[str, ...], tuple[str, ...]]  # lower-case keys; mentions and descriptions alike
     respell_patterns: tuple[tuple[re.Pattern[str], str], ...]
     respell: dict[str, tuple[str, ...]]
@@ -135,6 +136,7 @@ class Vocabulary:
             stopwords=frozenset(w.lower() for w in vocab.get("stopwords") or []),
             filler={w: tuple(p) for w, p in filler.items()},
             site=frozenset(stem(w.lower()) for w in vocab.get("site") or []),
+            marked=frozenset(stem(w.lower()) for w in vocab.get("marked") or []),
             phrases=_table(vocab, "phrases", where),
             respell_patterns=patterns,
             respell=respell,
