@@ -132,6 +132,12 @@ def test_codes_for_a_population_or_circumstance_need_the_mention_to_say_it(linke
     assert codes(linker.link("jaundice"))[:1] == ["R17"]
 
 
+def test_clinical_words_the_tabular_list_writes_otherwise(linker: Icd10Linker):
+    assert codes(linker.link("pollakiuria"))[:1] == ["R35.0"]
+    assert codes(linker.link("seminoma"))[0].startswith("C62")
+    assert codes(linker.link("macroscopic hematuria"))[:1] == ["R31.9"]  # not "microscopic", by spelling
+
+
 def test_alcoholism_is_alcohol_dependence(linker: Icd10Linker):
     # with the acuity word as context it had linked to K86.0, alcohol-induced chronic pancreatitis
     assert codes(linker.link("alcoholism", context="chronic"))[:1] == ["F10.20"]
