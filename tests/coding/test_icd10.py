@@ -130,6 +130,11 @@ def test_codes_for_a_population_or_circumstance_need_the_mention_to_say_it(linke
     assert codes(linker.link("gestational diabetes"))[:1] == ["O24.419"]
     assert codes(linker.link("newborn jaundice"))[:1] == ["P59.9"]
     assert codes(linker.link("jaundice"))[:1] == ["R17"]
+    # behaviour and spread are said or not: a tumor is not malignant, a cancer is not secondary
+    assert codes(linker.link("lung cancer"))[:1] == ["C34.90"]  # had been C78.00, secondary
+    assert codes(linker.link("metastatic breast cancer"))[:1] == ["C79.81"]
+    assert codes(linker.link("tumor"))[:1] == ["D49.9"]
+    assert codes(linker.link("Aspergillus"))[:1] == ["B44.9"]  # an organism alone is no pneumonia
 
 
 def test_clinical_words_the_tabular_list_writes_otherwise(linker: Icd10Linker):
