@@ -127,6 +127,11 @@ def test_codes_for_a_population_or_circumstance_need_the_mention_to_say_it(linke
     # "pregnancy", "newborn", "congenital", "postprocedural" are common words in the tabular list; a mention
     # without them had landed on O24.919, P25.2...
     assert not codes(linker.link("diabetes mellitus"))[0].startswith("O")
+    # ICD-10-CM guideline I.C.4.a.2: diabetes of undocumented type is coded as type 2
+    assert codes(linker.link("diabetes mellitus"))[:1] == ["E11.9"]
+    assert codes(linker.link("diabetic nephropathy"))[:1] == ["E11.21"]
+    assert codes(linker.link("type 1 diabetes"))[:1] == ["E10.9"]
+    assert codes(linker.link("diabetes insipidus"))[:1] == ["E23.2"]
     assert codes(linker.link("gestational diabetes"))[:1] == ["O24.419"]
     assert codes(linker.link("newborn jaundice"))[:1] == ["P59.9"]
     assert codes(linker.link("jaundice"))[:1] == ["R17"]

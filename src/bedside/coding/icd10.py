@@ -104,7 +104,7 @@ class Icd10Linker:
         index = self.index
         assert self._vocabulary is not None
         vocab = self._vocabulary
-        terms = vocab.terms(mention, mention=True)
+        terms = vocab.terms(vocab.with_defaults(mention), mention=True)
         if not terms:
             return []
         extra = vocab.terms(context, mention=True) if context else []

@@ -96,12 +96,23 @@ def _table(data: dict[str, Any], field: str, where: str, case: bool = False) -> 
     return out
 
 
+def _defaults(raw: Any, where: str) -> tuple[tuple[frozenset[str], frozenset[str], str], ...]:
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not item.get("when") or not isinstance(item.get("add"), str):
+            raise ConfigError(f"{where}: each 'defaults' entry needs 'when' (words) and 'add' (text)")
+        out.append((frozenset(w.lower() for w in item["when"]), frozenset(w.lower() for w in item.get("unless", ())),
+                    item["add"]))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     stopwords: frozenset[str]
     filler: dict[str, tuple[tuple[str, ...], ...]]  # first word -> phrases, longest first
     site: frozenset[str]  # stems
     marked: frozenset[str]  # stems that narrow a code to a population or circumstance ("pregnancy", "newborn")
+    defaults: tuple[tuple[frozenset[str], frozenset[str], str], ...]  # (when, unless, add): see vocabulary.json
     phrases: dict[tuple[str, ...], tuple[str, ...]]  # lower-case keys; mentions and descriptions alike
     respell_patterns: tuple[tuple[re.Pattern[str], str], ...]
     respell: dict[str, tuple[str, ...]]
@@ -137,6 +148,7 @@ class Vocabulary:
             filler={w: tuple(p) for w, p in filler.items()},
             site=frozenset(stem(w.lower()) for w in vocab.get("site") or []),
             marked=frozenset(stem(w.lower()) for w in vocab.get("marked") or []),
+            defaults=_defaults(vocab.get("defaults") or [], where),
             phrases=_table(vocab, "phrases", where),
             respell_patterns=patterns,
             respell=respell,
@@ -145,6 +157,14 @@ class Vocabulary:
             exact=_table(abbr, "exact", str(folder / FILES[0]), case=True),
             digest=hashlib.sha256(raw_a + b"\0" + raw_v).hexdigest(),
         )
+
+    def with_defaults(self, mention: str) -> str:
+        """The mention with the words a coding default adds ("diabetes mellitus" -> "... type 2")."""
+        words = {w.lower() for w, _ in _words(fold(mention))}
+        for when, unless, add in self.defaults:
+            if words & when and not words & unless:
+                mention = f"{mention} {add}"
+        return mention
 
     def terms(self, text: str, *, mention: bool = False) -> list[Term]:
         """The distinct terms of ``text`` in order, each with its strongest kind.
