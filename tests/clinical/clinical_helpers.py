@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from bedside.clinical import Document, Entity, RulePipeline
@@ -31,6 +32,17 @@ def attributes(doc: Document, text: str) -> dict[str, list[str]]:
     for a in entity(doc, text).attributes:
         out.setdefault(a.type, []).append(a.text)
     return out
+
+
+def detected(text: str, *items: tuple[str, str]) -> list[dict]:
+    """Another detector's spans: each (words, category) found as whole words after the previous one."""
+    spans, pos = [], 0
+    for words, category in items:
+        m = re.compile(rf"(?<!\w){re.escape(words)}(?!\w)").search(text, pos)
+        assert m, f"{words!r} not in {text[pos:]!r}"
+        spans.append({"begin_offset": m.start(), "end_offset": m.end(), "category": category})
+        pos = m.end()
+    return spans
 
 
 def assert_exact(doc: Document, text: str) -> None:

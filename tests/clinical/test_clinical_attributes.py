@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from clinical_helpers import assert_exact, attributes, entity, shared_pipeline, traits
+from clinical_helpers import assert_exact, attributes, detected, entity, shared_pipeline, traits
 
 from bedside.clinical import RulePipeline
 
@@ -198,7 +198,7 @@ def test_a_concentration_names_a_test_only_after_a_word_that_can_be_one(pipeline
     assert not [e for e in doc.entities if e.type == "TEST_NAME"]
     # the detector's chemical keeps its category: BC5CDR tags "lithium 1.2 mmol/L" as a chemical
     text = "Lithium 1.2 mmol/L."
-    doc = pipeline(text, [{"begin_offset": 0, "end_offset": 7, "category": "MEDICATION"}])
+    doc = pipeline(text, detected(text, ("Lithium", "MEDICATION")))
     assert [(e.text, e.category) for e in doc.entities] == [("Lithium", "MEDICATION")]
 
 
@@ -213,15 +213,14 @@ def test_procedures_tests_and_treatments_known_by_their_endings(pipeline):
     assert procedures == ["laparoscopic cholecystectomy"]
     # the model read a procedure as a condition: its ending says otherwise
     text = "Talc pleurodesis was done."
-    doc = pipeline(text, [{"begin_offset": 5, "end_offset": 16, "category": "MEDICAL_CONDITION"}])
+    doc = pipeline(text, detected(text, ("pleurodesis", "MEDICAL_CONDITION")))
     assert entity(doc, "pleurodesis").type == "PROCEDURE_NAME"
 
 
 def test_problem_list_items_keep_the_condition_apart_from_the_lab_and_panels_are_tests(pipeline):
     text = "3. Type 2 diabetes - A1c 8.4%. Repeat BMP and creatinine in AM."
-    given = [{"begin_offset": text.index(w), "end_offset": text.index(w) + len(w), "category": cat}
-             for w, cat in (("Type 2 diabetes - A1c", "MEDICAL_CONDITION"), ("BMP", "MEDICATION"),
-                            ("creatinine", "MEDICATION"))]
+    given = detected(text, ("Type 2 diabetes - A1c", "MEDICAL_CONDITION"), ("BMP", "MEDICATION"),
+                     ("creatinine", "MEDICATION"))
     doc = pipeline(text, given)
     assert [(e.text, e.category) for e in doc.entities] == [
         ("Type 2 diabetes", "MEDICAL_CONDITION"), ("A1c", "TEST_TREATMENT_PROCEDURE"),
@@ -239,14 +238,14 @@ def test_a_value_with_a_percent_or_concentration_may_precede_its_test(pipeline):
 
 def test_the_words_of_a_lab_unit_are_no_drug(pipeline):
     text = "Blood pressure of 150/70 mm mercury."
-    doc = pipeline(text, [{"begin_offset": 28, "end_offset": 35, "category": "MEDICATION"}])
+    doc = pipeline(text, detected(text, ("mercury", "MEDICATION")))
     assert [e.text for e in doc.entities] == ["Blood pressure"]
     assert attributes(doc, "Blood pressure") == {"TEST_VALUE": ["150/70"], "TEST_UNIT": ["mm mercury"]}
 
 
 def test_an_allergy_statement_tagged_as_a_condition_is_one_entity(pipeline):
     text = "Allergies: NKDA."
-    doc = pipeline(text, [{"begin_offset": 11, "end_offset": 15, "category": "MEDICAL_CONDITION"}])
+    doc = pipeline(text, detected(text, ("NKDA", "MEDICAL_CONDITION")))
     assert [(e.text, e.type) for e in doc.entities] == [("NKDA", "ALLERGIES")]
 
 
@@ -255,7 +254,7 @@ def test_words_that_carry_their_own_negation(pipeline):
     assert "NEGATION" in {t.name for t in entity(doc, "Afebrile").traits}
     assert "NEGATION" in {t.name for t in entity(doc, "nontender").traits}
     # the model read "Afebrile" as a drug: the lexicon's category and its trait both apply
-    doc = pipeline("Afebrile overnight.", [{"begin_offset": 0, "end_offset": 8, "category": "MEDICATION"}])
+    doc = pipeline("Afebrile overnight.", detected("Afebrile overnight.", ("Afebrile", "MEDICATION")))
     e = entity(doc, "Afebrile")
     assert e.category == "MEDICAL_CONDITION" and "NEGATION" in {t.name for t in e.traits}
 
@@ -276,17 +275,14 @@ def test_idioms_hold_no_body_part_and_british_lab_names(pipeline):
 
 def test_a_detector_span_that_is_only_a_body_part_is_anatomy(pipeline):
     text = "The mediastinum is unremarkable. LV with purpura."
-    given = [{"begin_offset": 4, "end_offset": 15, "category": "MEDICATION"},
-             {"begin_offset": 33, "end_offset": 35, "category": "MEDICAL_CONDITION"}]
-    doc = pipeline(text, given)
+    doc = pipeline(text, detected(text, ("mediastinum", "MEDICATION"), ("LV", "MEDICAL_CONDITION")))
     assert (entity(doc, "mediastinum").category, entity(doc, "mediastinum").type) == ("ANATOMY", "SYSTEM_ORGAN_SITE")
     assert entity(doc, "LV").category == "MEDICAL_CONDITION"  # an abbreviation keeps the detector's reading
 
 
 def test_detector_drugs_that_are_conditions_procedures_or_parts_by_their_form(pipeline):
     text = "Left ureterocele. Orchidopexy at 2 years. Narrow pylorus. Mitroflow No. 23 valve."
-    given = [{"begin_offset": text.index(w), "end_offset": text.index(w) + len(w), "category": "MEDICATION"}
-             for w in ("ureterocele", "Orchidopexy", "pylorus", "No")]
+    given = detected(text, *((w, "MEDICATION") for w in ("ureterocele", "Orchidopexy", "pylorus", "No")))
     doc = pipeline(text, given)
     found = {e.text: (e.category, e.type) for e in doc.entities}
     assert found["ureterocele"] == ("MEDICAL_CONDITION", "DX_NAME")
@@ -294,10 +290,7 @@ def test_detector_drugs_that_are_conditions_procedures_or_parts_by_their_form(pi
     assert found["pylorus"] == ("ANATOMY", "SYSTEM_ORGAN_SITE")
     assert "No" not in found
     text = "Embolization was done at noon."
-    at = text.index(" at ") + 1
-    given = [{"begin_offset": 0, "end_offset": 12, "category": "MEDICAL_CONDITION"},
-             {"begin_offset": at, "end_offset": at + 2, "category": "MEDICAL_CONDITION"}]
-    doc = pipeline(text, given)
+    doc = pipeline(text, detected(text, ("Embolization", "MEDICAL_CONDITION"), ("at", "MEDICAL_CONDITION")))
     assert [(e.text, e.type) for e in doc.entities] == [("Embolization", "PROCEDURE_NAME")]  # "at" is no condition
     # condition endings only re-read a detector's span; they find nothing on their own
     assert not [e for e in run(pipeline, "Left ureterocele.").entities if e.category == "MEDICAL_CONDITION"]
@@ -305,23 +298,17 @@ def test_detector_drugs_that_are_conditions_procedures_or_parts_by_their_form(pi
 
 def test_detector_spans_that_are_a_time_or_a_form_word_are_no_medication(pipeline):
     text = "Levo added at 0230. Continue amio gtt at .5mg/min."
-    given = [{"begin_offset": 0, "end_offset": 4, "category": "MEDICATION"},
-             {"begin_offset": 14, "end_offset": 18, "category": "MEDICATION"},
-             {"begin_offset": 29, "end_offset": 33, "category": "MEDICATION"},
-             {"begin_offset": 34, "end_offset": 37, "category": "MEDICATION"}]
-    doc = pipeline(text, given)
+    doc = pipeline(text, detected(text, *((w, "MEDICATION") for w in ("Levo", "0230", "amio", "gtt"))))
     assert [e.text for e in doc.entities if e.category == "MEDICATION"] == ["Levo", "amio"]
     assert attributes(doc, "amio") == {"FORM": ["gtt"], "RATE": [".5mg/min"]}
     # the unit of an amount is no second drug
     text = "Tiotropium 18 mcg inhaled daily."
-    given = [{"begin_offset": 0, "end_offset": 10, "category": "MEDICATION"},
-             {"begin_offset": 14, "end_offset": 17, "category": "MEDICATION"}]
-    doc = pipeline(text, given)
+    doc = pipeline(text, detected(text, ("Tiotropium", "MEDICATION"), ("mcg", "MEDICATION")))
     assert [e.text for e in doc.entities] == ["Tiotropium"]
     assert attributes(doc, "Tiotropium") == {"DOSAGE": ["18 mcg"], "ROUTE_OR_MODE": ["inhaled"], "FREQUENCY": ["daily"]}
     # an all-caps abbreviation that spells a form word stays a drug (capecitabine in ADE-Corpus-V2)
     text = "Reinitiating CAP alone at 2000 mg/m2."
-    doc = pipeline(text, [{"begin_offset": 13, "end_offset": 16, "category": "MEDICATION"}])
+    doc = pipeline(text, detected(text, ("CAP", "MEDICATION")))
     assert attributes(doc, "CAP") == {"DOSAGE": ["2000 mg/m2"]}
 
 

@@ -107,7 +107,7 @@ class Lexicon:
         hits = [i for i, k in enumerate(tokens.keys) if k.endswith(endings) and i not in covered]
         out: list[Match[Term]] = []
         for i in hits:
-            group = next((g for g in self._finding if _suffixed(g, tokens.keys[i])), None)
+            group = _suffix_group(self._finding, tokens.keys[i])
             if group is not None:
                 out.append(Match(i, i + 1, tokens.starts[i], tokens.ends[i], group.term))
         return out
@@ -119,14 +119,16 @@ class Lexicon:
                 return m.payload if m.payload.category else None
         lo, hi = doc.tokens.range(span.begin, span.end)
         if hi == lo + 1 and (doc.tokens.starts[lo], doc.tokens.ends[lo]) == (span.begin, span.end):
-            for group in self.suffixes:
-                if _suffixed(group, doc.tokens.keys[lo]):
-                    return group.term
+            group = _suffix_group(self.suffixes, doc.tokens.keys[lo])
+            if group is not None:
+                return group.term
         return None
 
 
-def _suffixed(group: Suffixes, k: str) -> bool:
-    return k.endswith(group.endings) and len(k) >= group.min_length and k.isalpha() and k not in group.not_words
+def _suffix_group(groups: list[Suffixes], k: str) -> Suffixes | None:
+    """The first group whose ending makes the word ``k`` (a token key) one of its entities."""
+    return next((g for g in groups if k.endswith(g.endings) and len(k) >= g.min_length and k.isalpha()
+                 and k not in g.not_words), None)
 
 
 def to_span(text: str, m: Match[Term]) -> Span:

@@ -20,7 +20,7 @@ from bedside.clinical.context import ConText
 from bedside.clinical.doc import Analyzer, Doc
 from bedside.clinical.external import DEFAULT_TYPES, coerce
 from bedside.clinical.labs import LabValues
-from bedside.clinical.lexicon import Lexicon, Salts
+from bedside.clinical.lexicon import Lexicon, Salts, Term
 from bedside.clinical.modifiers import ConditionModifiers
 from bedside.clinical.patterns import Patterns
 from bedside.clinical.regex import Rx
@@ -141,8 +141,7 @@ class RulePipeline:
         term = self.lexicon.lookup(doc, span) if span.category in _CORE else None
         if term is not None and term.category != span.category and {term.category, span.category} <= _SWAPPABLE \
                 and span.text not in self.ambiguous:
-            meta = {**span.meta, "traits": term.traits} if term.traits else span.meta
-            return span.with_(category=term.category, type=term.type, meta=meta)
+            return span.with_(category=term.category, type=term.type, meta=_with_traits(span, term))
         if term is not None and term.over_chemical and span.category == MEDICATION:
             # a panel or study the model read as a chemical ("Repeat BMP in AM": bone morphogenetic protein in
             # PubMed); analytes ("creatinine", "urea") stay chemicals, as BC5CDR tags them
@@ -154,8 +153,7 @@ class RulePipeline:
             # corpus the model learnt from tags one, yet it reads some as conditions or drugs
             return span.with_(category=term.category, type=term.type)
         if term is not None and term.category == span.category:
-            meta = {**span.meta, "traits": term.traits} if term.traits else span.meta
-            return span.with_(type=term.type, meta=meta)
+            return span.with_(type=term.type, meta=_with_traits(span, term))
         return span.with_(type=DEFAULT_TYPES.get(span.category, span.category))
 
     def _without_anatomy_words(self, doc: Doc, spans: list[Span]) -> list[Span]:
@@ -201,14 +199,8 @@ class RulePipeline:
         spans = [s for s in spans
                  if not (s.category == MEDICATION and (s.begin, s.end) in forms and not s.text.isupper())]
         # nor is the unit of an amount ("tiotropium 18 mcg inhaled": the model read "mcg" as a second drug)
-        amounts = sorted((c.begin, c.end) for c in sig_pool if c.type in _QUANTITIES)
-        starts = [b for b, _ in amounts]
-
-        def in_amount(s: Span) -> bool:
-            i = bisect_right(starts, s.begin)
-            return any(amounts[k][1] >= s.end for k in range(max(0, i - 3), i))
-
-        spans = [s for s in spans if not (s.category == MEDICATION and in_amount(s))]
+        amounts = Occupied(c for c in sig_pool if c.type in _QUANTITIES)
+        spans = [s for s in spans if not (s.category == MEDICATION and amounts.covers(s.begin, s.end))]
         cut = [c for c in sig_pool if c.type == "FREQUENCY"
                or (c.type == "ROUTE_OR_MODE" and len(c.text) <= 3 and c.text.replace(".", "").isalpha())]
         if not cut:
@@ -258,7 +250,9 @@ class RulePipeline:
         lexical = [s for s in lexical if not s.meta.get("requires_value") or s in found.by_entity]
         beaten = Occupied(valued)
         external = [e for e in external if not (e.category == MEDICATION and beaten.hits(e.begin, e.end))]
-        external = [t for t in (_cut_before_tests(doc, e, valued) for e in external) if t is not None]
+        by_begin = sorted(valued, key=lambda t: t.begin)
+        begins = [t.begin for t in by_begin]
+        external = [t for t in (_cut_before_tests(doc, e, by_begin, begins) for e in external) if t is not None]
         core = Occupied(e for e in external if e.category in _CORE)
         lexical = [s for s in lexical if s in valued or not core.hits(s.begin, s.end)]
         kept = []
@@ -407,12 +401,19 @@ def _longest_per_category(spans: list[Span]) -> list[Span]:
     return out
 
 
-def _cut_before_tests(doc: Doc, span: Span, valued: set[Span]) -> Span | None:
+def _cut_before_tests(doc: Doc, span: Span, valued: list[Span], begins: list[int]) -> Span | None:
     """A condition that runs into a lab test with its value ends before the test: the model read the problem
-    list item "Type 2 diabetes - A1c 8.4%" as one condition. Without a letter left it is dropped."""
+    list item "Type 2 diabetes - A1c 8.4%" as one condition. Without a letter left it is dropped.
+
+    ``valued`` is sorted by begin (``begins``): only the tests that start inside the span are looked at,
+    since a long note has thousands of each."""
     if span.category != CONDITION:
         return span
-    end = min((t.begin for t in valued if span.begin < t.begin < span.end <= t.end), default=None)
+    end = None
+    for k in range(bisect_right(begins, span.begin), bisect_left(begins, span.end)):
+        if span.end <= valued[k].end:
+            end = valued[k].begin
+            break
     if end is None:
         return span
     while end > span.begin and (doc.text[end - 1].isspace() or doc.text[end - 1] in "-–—:,;("):
@@ -420,6 +421,11 @@ def _cut_before_tests(doc: Doc, span: Span, valued: set[Span]) -> Span | None:
     if not any(c.isalpha() for c in doc.text[span.begin:end]):
         return None
     return span.with_(end=end, text=doc.text[span.begin:end])
+
+
+def _with_traits(span: Span, term: Term) -> dict:
+    """The span's meta plus the traits its lexicon term carries inside itself ("afebrile": NEGATION)."""
+    return {**span.meta, "traits": term.traits} if term.traits else span.meta
 
 
 def _abbreviation(text: str) -> bool:

@@ -204,3 +204,8 @@ class Occupied:
     def hits(self, begin: int, end: int) -> bool:
         i = bisect_left(self._begins, end) - 1
         return i >= 0 and self._ends[i] > begin
+
+    def covers(self, begin: int, end: int) -> bool:
+        """Whether ``[begin, end)`` lies wholly inside the union."""
+        i = bisect_right(self._begins, begin) - 1
+        return i >= 0 and self._ends[i] >= end
