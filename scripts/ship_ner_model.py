@@ -4,12 +4,12 @@
     python scripts/ship_ner_model.py .artifacts/ner-minilm-v2 [--label-bias MEDICAL_CONDITION=-1.5 ...]
     python scripts/ship_ner_model.py /tmp/deid-tagger/onnx --to deid
 
-Copies model.onnx, tokenizer.json and untagged.json from DIR/onnx (or DIR) to src/bedside/resources/ner/default/
-and writes its bedside-ner.json with machine-specific paths made relative (data files keep their
-name and sha256; the base model keeps its name and sha256), so the shipped metadata says how the
-model was made without naming this machine's folders. ``--label-bias`` sets the per-category logit
-offsets the model is run with (chosen on dev with train-only models: benchmarks/ner_calibrate.py);
-DIR may be the shipped folder itself, to change only its metadata.
+Copies model.onnx, tokenizer.json, untagged.json and tagged.json from DIR/onnx (or DIR) to
+src/bedside/resources/ner/default/ and writes its bedside-ner.json with machine-specific paths made
+relative (data files keep their name and sha256; the base model keeps its name and sha256), so the
+shipped metadata says how the model was made without naming this machine's folders. ``--label-bias``
+sets the per-category logit offsets the model is run with (chosen on dev with train-only models:
+benchmarks/ner_calibrate.py); DIR may be the shipped folder itself, to change only its metadata.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 from bedside.ner.infer import META_FILE, MODEL_FILE, TOKENIZER_FILE, artifact_dir, bias_vector, read_meta
-from bedside.ner.untagged import FILE as UNTAGGED
+from bedside.ner.memory import FILE as UNTAGGED
+from bedside.ner.memory import TAGGED_FILE
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src/bedside"
 DESTS = {"extract": PACKAGE / "resources/ner/default", "deid": PACKAGE / "resources/deid/tagger"}
@@ -54,10 +55,11 @@ def main(src: str, label_bias: dict[str, float] | None = None, source: str | Non
     if meta.get("recipe"):
         meta["recipe"] = Path(meta["recipe"]).name
     dest.mkdir(parents=True, exist_ok=True)
-    # The PHI tagger has no use for an untagged-strings list (extraction's lexicon filter reads it).
-    names = (MODEL_FILE, TOKENIZER_FILE, UNTAGGED) if to == "extract" else (MODEL_FILE, TOKENIZER_FILE)
+    # The PHI tagger has no use for the memory lists (only extraction reads them: ner/memory.py).
+    lists = (UNTAGGED, TAGGED_FILE)
+    names = (MODEL_FILE, TOKENIZER_FILE, *lists) if to == "extract" else (MODEL_FILE, TOKENIZER_FILE)
     for name in names:
-        if not (folder / name).is_file() and name == UNTAGGED:
+        if not (folder / name).is_file() and name in lists:
             (dest / name).unlink(missing_ok=True)  # a model trained before the list existed ships without one
         elif (folder / name).resolve() != (dest / name).resolve():
             shutil.copyfile(folder / name, dest / name)

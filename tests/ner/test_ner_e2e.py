@@ -64,7 +64,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, P
 def test_training_writes_a_self_describing_compact_artifact(trained) -> None:
     out, files = trained
     onnx = out / "onnx"
-    assert {p.name for p in onnx.iterdir()} == {"model.onnx", "tokenizer.json", "bedside-ner.json", "untagged.json"}
+    assert {p.name for p in onnx.iterdir()} == {"model.onnx", "tokenizer.json", "bedside-ner.json", "untagged.json",
+                                               "tagged.json"}
     assert (onnx / "model.onnx").stat().st_size <= 30 * 2**20
     assert (out / "checkpoint" / "config.json").is_file()
     meta = json.loads((onnx / "bedside-ner.json").read_text())
@@ -83,6 +84,8 @@ def test_training_writes_a_self_describing_compact_artifact(trained) -> None:
     listed = json.loads((onnx / "untagged.json").read_text())["categories"]
     assert meta["untagged"]["strings"] == {c: len(v) for c, v in listed.items()}
     assert "the" in listed["MEDICAL_CONDITION"]  # frequent, never a disease
+    always = json.loads((onnx / "tagged.json").read_text())["categories"]
+    assert meta["tagged"]["strings"] == {c: len(v) for c, v in always.items()} and always["MEDICAL_CONDITION"]
 
 
 def test_inference_spans_match_the_input_text(trained) -> None:

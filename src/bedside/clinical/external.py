@@ -61,8 +61,9 @@ def coerce(text: str, items: Iterable[Any] | None) -> list[Span]:
         if not 0.0 <= score <= 1.0:
             raise InputError(f"entity {n}: score {score} is not between 0 and 1")
         category = category.upper()
-        # a model span its training corpora never tagged (bedside.ner.untagged): kept only if a lexicon knows it
-        meta = {"untagged": True} if _field(item, "untagged") is True else {}
+        # flags from the model's memory of its training corpora (bedside.ner.memory): a span they never
+        # tagged is kept only if a lexicon knows it; one they nearly always tagged yields to any rule
+        meta = {k: True for k in ("untagged", "memory") if _field(item, k) is True}
         out.append(Span.of(text, begin, end, category=category, type=str(type_).upper(), score=score,
                            source="external", meta=meta))
     return out

@@ -236,6 +236,11 @@ class RulePipeline:
         lexical = [s for s in lexical if not any(s.within(b, x) for b, x in grown)]
         patterned = _longest_per_category(self.patterns.find(doc))
         external = self._without_allergy_words(patterned, external)
+        # a string the model's training corpora nearly always tagged, which the model itself left alone, is
+        # the weakest reading: a pattern or another category's list entry wins ("CA 125", "Alcohol: none")
+        known = Occupied(patterned)
+        external = [e for e in external if not (e.meta.get("memory") and (known.hits(e.begin, e.end) or any(
+            s.category != e.category and s.begin < e.end and e.begin < s.end for s in lexical)))]
         # an analyte no list knows, before a concentration ("Alpha-fetoprotein: 2.07 ng/ml"), unless a
         # detector or a list already named those words (the model's chemicals stay chemicals)
         named = Occupied(lexical + external + patterned)

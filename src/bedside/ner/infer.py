@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from bedside.errors import InputError, ModelUnavailableError
+from bedside.ner.memory import Tagged, Untagged
 from bedside.ner.tokens import TextEncoder, decode
-from bedside.ner.untagged import Untagged
 
 META_FILE = "bedside-ner.json"
 MODEL_FILE = "model.onnx"
@@ -152,6 +152,7 @@ class NerModel:
         self.batch_size = batch_size
         try:
             self.untagged = Untagged.load(self.path)
+            self.tagged = Tagged.load(self.path)
         except (ValueError, OSError) as exc:
             raise ModelUnavailableError(f"{self.path}: {exc}") from exc
         try:

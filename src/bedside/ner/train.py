@@ -37,7 +37,7 @@ from tqdm import tqdm
 from bedside.catalog import Catalog, Resolver, sha256_file
 from bedside.config import Settings
 from bedside.errors import InputError
-from bedside.ner import export, untagged
+from bedside.ner import export, memory
 from bedside.ner.data import Corpus, Example, merge, read_corpus
 from bedside.ner.evaluate import evaluate, headline
 from bedside.ner.infer import FORMAT, META_FILE, TOKENIZER_FILE, bias_vector, predict
@@ -302,7 +302,7 @@ def train(recipe: Recipe, out: Path, settings: Settings, *, strict: bool = False
     meta["dev"] = dev
     _write_meta(out, meta)
     (out / "onnx").mkdir(parents=True, exist_ok=True)
-    meta["untagged"] = untagged.write(out / "onnx", untagged.build(examples, categories))
+    meta.update(memory.write_both(out / "onnx", examples, categories))
     export_and_score(out, meta, dev_corpora, quantize=p.quantize, threads=p.threads)
     meta["total_seconds"] = round(time.time() - started, 1)
     _write_meta(out, meta)
