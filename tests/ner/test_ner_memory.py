@@ -105,10 +105,13 @@ def test_remembered_strings_are_found_longest_first_and_abbreviations_only_as_wr
     assert summary == {"file": TAGGED_FILE, "strings": {DIS: 3, CHEM: 1}}
     memory = Tagged.load(tmp_path)
     assert memory is not None
-    text = "HIT after heparin; iron given; he hit his head. Von Hippel-Lindau disease, Lindau."
+    text = "HIT after heparin; iron given; he hit his head. Von Hippel-Lindau disease, Lindau; iron-rich, HIT/x."
     found = [(text[b:e], c, s) for b, e, c, s in memory.find(text)]
+    # one word of a hyphenated or slashed compound is another word ("iron-rich")
     assert found == [("HIT", DIS, 1.0), ("iron", CHEM, 0.85), ("Von Hippel-Lindau disease", DIS, 0.9),
                      ("Lindau", DIS, 0.8)]
+    spaced = "Hippel-Lindau; iron - rich"  # as the corpora write a compound
+    assert [spaced[b:e] for b, e, *_ in memory.find(spaced)] == ["iron"]
     assert Tagged.load(tmp_path / "none") is None
     (tmp_path / TAGGED_FILE).write_text(json.dumps({"categories": {DIS: ["hit"]}}))
     with pytest.raises(ValueError, match="categories"):

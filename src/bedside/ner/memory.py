@@ -141,6 +141,13 @@ def _read(path: Path) -> dict | None:
     return data
 
 
+def _glued(text: str, begin: int, end: int) -> bool:
+    """Whether a word is one part of a hyphenated or slashed compound ("ABS" of "FTA-ABS"): the corpora
+    space their hyphens, so a compound in a note is a different word."""
+    return (begin > 1 and text[begin - 1] in "-/" and text[begin - 2].isalnum()) or \
+        (end + 1 < len(text) and text[end] in "-/" and text[end + 1].isalnum())
+
+
 class Untagged:
     def __init__(self, data: dict[str, object]):
         cats = data.get("categories")
@@ -197,7 +204,8 @@ class Tagged:
                 continue
             for n in range(min(self.max_words, len(toks) - i), 0, -1):
                 hit = self.index.get(" ".join(low[i:i + n]))
-                if hit is None or (n == 1 and low[i] in self.cased and toks[i].group() not in self.cased[low[i]]):
+                if hit is None or (n == 1 and (low[i] in self.cased and toks[i].group() not in self.cased[low[i]]
+                                               or _glued(text, toks[i].start(), toks[i].end()))):
                     continue
                 out.append((toks[i].start(), toks[i + n - 1].end(), *hit))
                 i += n - 1
