@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from clinical_helpers import assert_exact, attributes, entity, shared_pipeline, traits
+from clinical_helpers import assert_exact, attributes, detected, entity, shared_pipeline, traits
 
 from bedside.clinical import Document, RulePipeline, Span
 from bedside.clinical.resources import default_dir
@@ -302,3 +302,15 @@ def test_a_pattern_in_capitals_is_a_config_error(tmp_path):
         RulePipeline(folder)
     with pytest.raises(ConfigError, match="not found"):
         RulePipeline(Path(tmp_path / "missing"))
+
+
+def test_a_detected_condition_inside_a_longer_listed_term_takes_the_term():
+    text = "1. Acute on chronic systolic heart failure. 2. Nausea and vomiting. 3. Benign prostatic hyperplasia."
+    dx = "MEDICAL_CONDITION"
+    spans = detected(text, ("heart failure", dx), ("Nausea", dx), ("vomiting", dx), ("prostatic hyperplasia", dx))
+    doc = shared_pipeline()(text, spans)
+    conditions = [e.text for e in doc.entities if e.category == dx]
+    # one detector span inside a term grows to it; a term holding two of them stays two entities
+    assert conditions == ["systolic heart failure", "Nausea", "vomiting", "Benign prostatic hyperplasia"]
+    assert attributes(doc, "systolic heart failure")["ACUITY"] == ["Acute on chronic"]
+    assert_exact(doc, text)

@@ -258,6 +258,7 @@ class RulePipeline:
         by_begin = sorted(valued, key=lambda t: t.begin)
         begins = [t.begin for t in by_begin]
         external = [t for t in (_cut_before_tests(doc, e, by_begin, begins) for e in external) if t is not None]
+        external = _grown_to_terms(external, lexical)
         core = Occupied(e for e in external if e.category in _CORE)
         lexical = [s for s in lexical if s in valued or not core.hits(s.begin, s.end)]
         kept = []
@@ -426,6 +427,30 @@ def _cut_before_tests(doc: Doc, span: Span, valued: list[Span], begins: list[int
     if not any(c.isalpha() for c in doc.text[span.begin:end]):
         return None
     return span.with_(end=end, text=doc.text[span.begin:end])
+
+
+def _grown_to_terms(external: list[Span], lexical: list[Span]) -> list[Span]:
+    """A detector's condition or medication inside a longer lexicon term of its category takes the term.
+
+    The model, trained on PubMed, tagged "heart failure" of "acute on chronic systolic heart failure"
+    and "shock" of "cardiogenic shock"; the list names them in full, and ICD-10-CM codes the type
+    (I50.23, not I50.813 "right heart failure"). A term holding two of the detector's spans stays two
+    entities: "nausea and vomiting" is two conditions, as the corpora tag them.
+    """
+    terms = [t for t in lexical if t.category in _SWAPPABLE]
+    if not terms:
+        return external
+    out = []
+    for e in external:
+        if e.category in _SWAPPABLE:
+            around = [t for t in terms if t.category == e.category and e.within(t.begin, t.end)
+                      and t.end - t.begin > e.end - e.begin
+                      and sum(o.category == e.category and o.overlaps(t) for o in external) == 1]
+            if around:
+                t = max(around, key=lambda t: t.end - t.begin)
+                e = e.with_(begin=t.begin, end=t.end, text=t.text, type=t.type)
+        out.append(e)
+    return out
 
 
 def _with_traits(span: Span, term: Term) -> dict:
