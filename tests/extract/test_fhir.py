@@ -198,6 +198,33 @@ def test_negated_medication_is_not_taken(pipeline):
     assert aspirin["status"] == "not-taken"
 
 
+def test_a_drug_named_as_an_allergy_is_an_allergy_not_a_medication_taken(pipeline):
+    text = ("Allergies: Penicillin (rash), sulfa drugs - hives.\n"
+            "Medications: lisinopril 10 mg daily.\n"
+            "She is allergic to codeine (nausea). Not allergic to aspirin. Mother is allergic to morphine.\n")
+    bundle = convert(pipeline, text)
+    allergies = {r["code"]["text"]: r for r in resources_of(bundle, "AllergyIntolerance")}
+    assert set(allergies) == {"Penicillin", "sulfa drugs", "codeine", "aspirin"}  # the mother's allergy is hers
+    assert [m["text"] for m in allergies["Penicillin"]["reaction"][0]["manifestation"]] == ["rash"]
+    assert [m["text"] for m in allergies["sulfa drugs"]["reaction"][0]["manifestation"]] == ["hives"]
+    assert [m["text"] for m in allergies["codeine"]["reaction"][0]["manifestation"]] == ["nausea"]
+    status = {k: r["verificationStatus"]["coding"][0]["code"] for k, r in allergies.items()}
+    assert status == {"Penicillin": "confirmed", "sulfa drugs": "confirmed", "codeine": "confirmed",
+                      "aspirin": "refuted"}
+    assert all(r["category"] == ["medication"] for r in allergies.values()) and "reaction" not in allergies["aspirin"]
+    # only the drug the patient takes is a MedicationStatement; reactions are no Conditions of their own
+    taken = resources_of(bundle, "MedicationStatement")
+    assert [r["medicationCodeableConcept"]["text"] for r in taken] == ["lisinopril"]
+    assert not {r["code"]["text"] for r in resources_of(bundle, "Condition")} & {"rash", "hives", "nausea"}
+    assert {"Penicillin", "rash"} <= {s["text"] for s in source_spans(allergies["Penicillin"])}
+
+
+def test_no_known_allergies_are_coded_as_such(pipeline):
+    bundle = convert(pipeline, "Allergies: NKDA.\nNo known allergies.")
+    coded = {r["code"]["text"]: codes(r["code"]) for r in resources_of(bundle, "AllergyIntolerance")}
+    assert coded == {"NKDA": {"409137002"}, "No known allergies": {"716186003"}}
+
+
 def test_lab_value_with_ucum_unit(pipeline):
     bundle = convert(pipeline, "Creatinine 1.4 mg/dL.")
     [obs] = by_text(bundle, "Observation", "Creatinine")

@@ -11,6 +11,7 @@ from typing import Any
 
 from bedside.clinical.schema import Attribute, Document, Entity
 from bedside.errors import BedsideError, InputError
+from bedside.extract.fhir.allergies import _Allergies
 from bedside.extract.fhir.conditions import _Conditions
 from bedside.extract.fhir.dosage import _amount, _dosage, _quantity
 from bedside.extract.fhir.maps import (
@@ -70,7 +71,7 @@ def to_bundle(doc: Document, text: str, *, patient_reference: str | None = None,
 # -- the builder ----------------------------------------------------------------------------------------
 
 
-class _Builder(_Conditions):
+class _Builder(_Conditions, _Allergies):
     def __init__(self, text: str, patient: str | None, document_id: str | None, threshold: float):
         self.text = text
         self.threshold = threshold
@@ -107,14 +108,18 @@ class _Builder(_Conditions):
 
     def bundle(self, doc: Document) -> dict[str, Any]:
         self.condition_ends = sorted(e.end_offset for e in doc.entities if e.category == "MEDICAL_CONDITION")
+        self.plan_allergies(doc)
         for e in doc.entities:
             if e.score < self.threshold:
                 continue
             traits = {t.name for t in e.traits if t.score >= self.threshold}
             if e.category == "MEDICAL_CONDITION":
-                self.condition(e, traits)
+                if e.id not in self.reaction_ids:  # a reaction belongs to its AllergyIntolerance
+                    self.condition(e, traits)
             elif e.category == "MEDICATION":
-                self.medication(e, traits)
+                self.allergy(e, traits) if e.id in self.allergens else self.medication(e, traits)
+            elif e.category == "BEHAVIORAL_ENVIRONMENTAL_SOCIAL" and e.type == "ALLERGIES":
+                self.no_known_allergy(e, traits)
             elif e.category == "TEST_TREATMENT_PROCEDURE":
                 self.observations(e, traits) if e.type == "TEST_NAME" else self.procedure(e, traits)
             elif e.category == "BEHAVIORAL_ENVIRONMENTAL_SOCIAL" and e.type == "TOBACCO_USE":
