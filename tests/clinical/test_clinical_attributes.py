@@ -94,6 +94,14 @@ def test_list_of_drugs_on_one_line(pipeline):
     assert attributes(doc, "atorvastatin") == {"DOSAGE": ["40 mg"], "FREQUENCY": ["qhs"]}
 
 
+def test_an_amount_opening_a_list_item_belongs_to_the_drug_right_after_it(pipeline):
+    doc = run(pipeline, "Given ondansetron 4mg IV, and 1 L NS bolus. Metoprolol 25 mg aspirin 81 mg daily.")
+    assert attributes(doc, "ondansetron") == {"DOSAGE": ["4mg"], "ROUTE_OR_MODE": ["IV"]}
+    assert attributes(doc, "NS") == {"DOSAGE": ["1 L"], "FORM": ["bolus"]}
+    # without a list break ("," or "and") before it, an amount stays with the drug before it
+    assert attributes(doc, "Metoprolol") == {"DOSAGE": ["25 mg"]}
+
+
 def test_a_medication_and_its_name_in_brackets_share_the_sig(pipeline):
     doc = run(pipeline, "Started warfarin (Coumadin) 5 mg daily; metoprolol 25 mg BID.")
     assert attributes(doc, "warfarin") == attributes(doc, "Coumadin") == {"DOSAGE": ["5 mg"], "FREQUENCY": ["daily"]}

@@ -28,6 +28,9 @@ _CHAIN_WORDS = ("at|of|for|x|every|each|in|on|with|and|or|to|up|then|by|via|per|
 # Between an attribute and the medication right after it: "IV furosemide", "2 tablets of aspirin",
 # "a single 200 mg intravenous dose of lorcainide", "190 mg, 175 mg, and 196 mg of methotrexate".
 _PREFIX_GAP = re.compile(r"(?:[\s\-,]|\b(?:of|and|or|a|an|single|total|dose|doses|dosage|bolus|course)\b)*", re.I)
+# An amount that opens a new item of a list, right before its drug: "ondansetron 4 mg IV, and 1 L NS bolus"
+_TIGHT_BEFORE = re.compile(r"[ \t]+(?:of[ \t]+)?")
+_NEW_ITEM = re.compile(r"[,;]|\band\b", re.I)
 _ALIAS_OPEN = re.compile(r"\s*[(\[]\s*")  # between a medication and its other name: "warfarin (Coumadin)"
 _ALIAS_CLOSE = re.compile(r"\s*[)\]]")
 _NEAREST_LIMIT = 120  # characters: farther than this, an attribute is not guessed onto a medication
@@ -139,6 +142,10 @@ class Sig:
         self, text: str, a: Span, meds: _Sorted, attrs: _Sorted, walls: Occupied,
     ) -> tuple[int, float] | None:
         k_before, k_after = meds.around(a)
+        if a.type in (_AMOUNT, "DOSAGE") and k_before is not None and k_after is not None \
+                and _TIGHT_BEFORE.fullmatch(text, a.end, meds.spans[k_after].begin) \
+                and _NEW_ITEM.search(_without(text, meds.spans[k_before].end, a.begin, attrs)):
+            return k_after, 0.92
         if k_before is not None:
             m = meds.spans[k_before]
             if a.begin - m.end <= _NEAREST_LIMIT and self._chain_gap.fullmatch(_without(text, m.end, a.begin, attrs)):
