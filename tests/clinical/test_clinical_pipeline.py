@@ -314,3 +314,11 @@ def test_a_detected_condition_inside_a_longer_listed_term_takes_the_term():
     assert conditions == ["systolic heart failure", "Nausea", "vomiting", "Benign prostatic hyperplasia"]
     assert attributes(doc, "systolic heart failure")["ACUITY"] == ["Acute on chronic"]
     assert_exact(doc, text)
+
+
+def test_imaging_studies_written_with_slashes_are_one_test():
+    text = "CT abdomen/pelvis with contrast showed acute appendicitis. CT A/P negative."
+    doc = shared_pipeline()(text)
+    assert entity(doc, "CT abdomen/pelvis").type == "TEST_NAME" and entity(doc, "CT A/P").type == "TEST_NAME"
+    # "pelvis" is the study's, not a site of the appendicitis
+    assert "SYSTEM_ORGAN_SITE" not in attributes(doc, "appendicitis")
