@@ -322,3 +322,11 @@ def test_imaging_studies_written_with_slashes_are_one_test():
     assert entity(doc, "CT abdomen/pelvis").type == "TEST_NAME" and entity(doc, "CT A/P").type == "TEST_NAME"
     # "pelvis" is the study's, not a site of the appendicitis
     assert "SYSTEM_ORGAN_SITE" not in attributes(doc, "appendicitis")
+
+
+def test_mixed_case_abbreviations_are_found_in_a_note_typed_in_capitals():
+    doc = shared_pipeline()("PT HAS HX OF CHF AND AFIB ON COUMADIN. HGB 9.1, NA 134. PLAN: NA")
+    assert entity(doc, "AFIB").category == "MEDICAL_CONDITION"  # listed as "AFib"
+    assert attributes(doc, "HGB") == {"TEST_VALUE": ["9.1"]}
+    assert attributes(doc, "NA") == {"TEST_VALUE": ["134"]}  # "Na" needs a value: "PLAN: NA" is no lab
+    assert [e.text for e in doc.entities if e.text == "NA"] == ["NA"]

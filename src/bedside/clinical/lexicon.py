@@ -60,6 +60,7 @@ class Lexicon:
         self.matcher: PhraseMatcher[Term] = PhraseMatcher()
         self.suffixes: list[Suffixes] = []
         seen: dict[tuple[tuple[str, ...], bool], str] = {}
+        capitals: list[tuple[str, Term]] = []
         for name in files:
             data = resources.load(name, folder)
             for group in resources.require(data, "groups", name):
@@ -77,6 +78,9 @@ class Lexicon:
                                    over_chemical=bool(group.get("over_chemical", False)),
                                    traits=tuple(group.get("traits", ())))
                     self.matcher.add(term, payload, exact=exact)
+                    letters = sum(c.isalpha() for c in term)
+                    if exact and term.upper() != term and (letters >= 3 or payload.requires_value):
+                        capitals.append((term.upper(), payload))
             for i, raw in enumerate(data.get("suffixes", ())):
                 where = f"{name} suffixes {i + 1}"
                 endings = tuple(e.lower() for e in resources.require(raw, "endings", where))
@@ -85,6 +89,13 @@ class Lexicon:
                 term = Term(raw["category"], raw["type"], float(raw.get("score", 0.7)), by_suffix=True)
                 self.suffixes.append(Suffixes(endings, frozenset(w.lower() for w in raw.get("not", ())),
                                               int(raw.get("min_length", 0)), term, bool(raw.get("retype_only", False))))
+        # an abbreviation written in mixed case ("AFib", "Hgb") in a note typed in capitals ("AFIB"), unless
+        # a list names the capitals itself ("TPA"); two letters mean other things in capitals ("Na" / "NA",
+        # not applicable) unless the term needs a value after it ("NA 134", a lab)
+        for upper, payload in capitals:
+            if (tuple(TOKEN_RE.findall(upper)), True) not in seen:
+                seen[(tuple(TOKEN_RE.findall(upper)), True)] = "capitals"
+                self.matcher.add(upper, payload, exact=True)
         self._finding = [g for g in self.suffixes if not g.retype_only]
         self._endings = tuple(e for g in self._finding for e in g.endings)
 
