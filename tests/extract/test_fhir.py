@@ -223,6 +223,11 @@ def test_no_known_allergies_are_coded_as_such(pipeline):
     bundle = convert(pipeline, "Allergies: NKDA.\nNo known allergies.")
     coded = {r["code"]["text"]: codes(r["code"]) for r in resources_of(bundle, "AllergyIntolerance")}
     assert coded == {"NKDA": {"409137002"}, "No known allergies": {"716186003"}}
+    # a bare "NA" on an allergies line (the entity model reads it as sodium) is no allergen
+    text = "ALLERGIES: NA"
+    doc = pipeline(text, [{"begin_offset": 11, "end_offset": 13, "category": "MEDICATION"}])
+    bundle = to_bundle(doc, text)
+    assert not resources_of(bundle, "AllergyIntolerance") and not resources_of(bundle, "MedicationStatement")
 
 
 def test_lab_value_with_ucum_unit(pipeline):

@@ -47,13 +47,17 @@ class _Allergies:
         phrases = [e for e in doc.entities if e.type == "ALLERGIES" and e.score >= self.threshold]
         used = [e for e in doc.entities if e.score >= self.threshold]
         self.allergens: dict[str, _Allergen] = {}
+        self.not_substances: set[str] = set()  # "Allergies: NA": neither an allergen nor a drug taken
         for e in used:
             if e.category != "MEDICATION":
                 continue
             phrase = next((p for p in phrases if p.begin_offset <= e.begin_offset <= e.end_offset <= p.end_offset),
                           None)
             if phrase is not None or any(b <= e.begin_offset and e.end_offset <= end for b, end in bodies):
-                self.allergens[e.id] = _Allergen(e, phrase)
+                if e.text.lower() in rules["not_substances"]:
+                    self.not_substances.add(e.id)
+                else:
+                    self.allergens[e.id] = _Allergen(e, phrase)
         self.reaction_ids: set[str] = set()
         for c in used:
             if c.category != "MEDICAL_CONDITION":

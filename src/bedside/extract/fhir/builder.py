@@ -116,7 +116,7 @@ class _Builder(_Conditions, _Allergies):
             if e.category == "MEDICAL_CONDITION":
                 if e.id not in self.reaction_ids:  # a reaction belongs to its AllergyIntolerance
                     self.condition(e, traits)
-            elif e.category == "MEDICATION":
+            elif e.category == "MEDICATION" and e.id not in self.not_substances:
                 self.allergy(e, traits) if e.id in self.allergens else self.medication(e, traits)
             elif e.category == "BEHAVIORAL_ENVIRONMENTAL_SOCIAL" and e.type == "ALLERGIES":
                 self.no_known_allergy(e, traits)
