@@ -328,3 +328,23 @@ def test_link_document_rejects_a_document_of_another_note(linker: Icd10Linker):
     doc = Document(entities=[_entity(0, "pneumonia", "MEDICAL_CONDITION")])
     with pytest.raises(InputError, match="does not match"):
         link_document(doc, "Something else entirely, longer than the offsets.", linker)
+
+
+def test_a_condition_with_its_complication_takes_the_combination_code(linker: Icd10Linker):
+    note = "Type 2 diabetes mellitus with hyperglycemia. Headache with nausea. Type 2 diabetes mellitus."
+
+    def condition(id_: int, words: str, start: int = 0) -> Entity:
+        b = note.index(words, start)
+        return Entity(id=id_, text=words, category="MEDICAL_CONDITION", type="DX_NAME", begin_offset=b,
+                      end_offset=b + len(words), score=0.9)
+
+    doc = Document(entities=[condition(0, "Type 2 diabetes mellitus"), condition(1, "hyperglycemia"),
+                             condition(2, "Headache"), condition(3, "nausea"),
+                             condition(4, "Type 2 diabetes mellitus", 60)])
+    diabetes, hyperglycemia, headache, nausea, alone = link_document(doc, note, linker).entities
+    assert codes(diabetes.icd10cm_concepts)[:1] == ["E11.65"]  # "... with hyperglycemia": one code
+    assert codes(hyperglycemia.icd10cm_concepts)[:1] == codes(linker.link("hyperglycemia"))[:1]
+    assert codes(alone.icd10cm_concepts)[:1] == ["E11.9"]
+    # R11.2 ("Nausea with vomiting") is no code of headache's category: each keeps its own
+    assert codes(headache.icd10cm_concepts)[:1] == codes(linker.link("Headache"))[:1]
+    assert codes(nausea.icd10cm_concepts)[:1] == codes(linker.link("nausea"))[:1]

@@ -11,6 +11,7 @@ best-matching text; only billable codes are returned (see ``index.py``). An opti
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from functools import lru_cache
@@ -217,6 +218,8 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
     like Comprehend Medical, a negated condition is still coded and the trait says it is negated.
     """
     linker = linker or default_linker()
+    conditions = sorted((e for e in doc.entities if e.category == "MEDICAL_CONDITION"), key=lambda e: e.begin_offset)
+    following = {a.id: b for a, b in zip(conditions, conditions[1:], strict=False)}
     entities = []
     for e in doc.entities:
         if e.category != "MEDICAL_CONDITION":
@@ -225,5 +228,30 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
         if text[e.begin_offset:e.end_offset] != e.text:
             raise InputError(f"entity {e.id} ({e.begin_offset}-{e.end_offset}) does not match the note text")
         context = " ".join(a.text for a in e.attributes if a.type in CONTEXT_TYPES) or None
-        entities.append(e.model_copy(update={"icd10cm_concepts": linker.link(e.text, k, context)}))
+        concepts = linker.link(e.text, k, context)
+        after = following.get(e.id)
+        if concepts and after is not None and _WITH.fullmatch(text, e.end_offset, after.begin_offset):
+            concepts = _combination(linker, text[e.begin_offset:after.end_offset], concepts, k, context)
+        entities.append(e.model_copy(update={"icd10cm_concepts": concepts}))
     return doc.model_copy(update={"entities": entities})
+
+
+# "Type 2 diabetes mellitus with hyperglycemia": two conditions that ICD-10-CM codes as one (E11.65).
+_WITH = re.compile(r"\s+with\s+", re.IGNORECASE)
+COMBINATION_MIN_SCORE = 0.9
+
+
+def _combination(linker: Icd10Linker, phrase: str, own: list[Concept], k: int, context: str | None) -> list[Concept]:
+    """The codes of "A with B" for A, when they are a combination code of A's own category.
+
+    The tabular list codes many conditions together with what they come with (diabetes with its
+    complications, COPD or asthma with exacerbation); a coder must use that code. It is taken only when
+    "A with B" matches a code nearly word for word and that code sits in the same three-character
+    category as A's own best code: "headache with nausea" is no code of headache's (R11.2 is nausea's).
+    B keeps its own codes.
+    """
+    combined = linker.link(phrase, k, context)
+    if combined and combined[0].score >= COMBINATION_MIN_SCORE and combined[0].code[:3] == own[0].code[:3] \
+            and combined[0].code != own[0].code:
+        return combined
+    return own
