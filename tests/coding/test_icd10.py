@@ -348,3 +348,15 @@ def test_a_condition_with_its_complication_takes_the_combination_code(linker: Ic
     # R11.2 ("Nausea with vomiting") is no code of headache's category: each keeps its own
     assert codes(headache.icd10cm_concepts)[:1] == codes(linker.link("Headache"))[:1]
     assert codes(nausea.icd10cm_concepts)[:1] == codes(linker.link("nausea"))[:1]
+
+
+def test_a_condition_with_a_few_words_that_name_no_entity_may_take_the_combination_code(linker: Icd10Linker):
+    note = "COPD with acute exacerbation. Diabetes with good control."
+    ents = []
+    for i, words in enumerate(("COPD", "Diabetes")):
+        b = note.index(words)
+        ents.append(Entity(id=i, text=words, category="MEDICAL_CONDITION", type="DX_NAME", begin_offset=b,
+                           end_offset=b + len(words), score=0.9))
+    copd, diabetes = link_document(Document(entities=ents), note, linker).entities
+    assert codes(copd.icd10cm_concepts)[:1] == ["J44.1"]
+    assert codes(diabetes.icd10cm_concepts)[:1] == codes(linker.link("Diabetes"))[:1]  # "good control" is no code

@@ -232,12 +232,16 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
         after = following.get(e.id)
         if concepts and after is not None and _WITH.fullmatch(text, e.end_offset, after.begin_offset):
             concepts = _combination(linker, text[e.begin_offset:after.end_offset], concepts, k, context)
+        elif concepts and (tail := _WITH_WORDS.match(text, e.end_offset)):
+            # "COPD with acute exacerbation": the second part need not be an entity of its own
+            concepts = _combination(linker, text[e.begin_offset:tail.end()], concepts, k, context)
         entities.append(e.model_copy(update={"icd10cm_concepts": concepts}))
     return doc.model_copy(update={"entities": entities})
 
 
 # "Type 2 diabetes mellitus with hyperglycemia": two conditions that ICD-10-CM codes as one (E11.65).
 _WITH = re.compile(r"\s+with\s+", re.IGNORECASE)
+_WITH_WORDS = re.compile(r"[ \t]+with(?:[ \t]+[A-Za-z][A-Za-z\-]*){1,3}(?=[ \t]*(?:[.,;:)\n]|$))", re.IGNORECASE)
 COMBINATION_MIN_SCORE = 0.9
 
 
@@ -248,7 +252,7 @@ def _combination(linker: Icd10Linker, phrase: str, own: list[Concept], k: int, c
     complications, COPD or asthma with exacerbation); a coder must use that code. It is taken only when
     "A with B" matches a code nearly word for word and that code sits in the same three-character
     category as A's own best code: "headache with nausea" is no code of headache's (R11.2 is nausea's).
-    B keeps its own codes.
+    B, when it is an entity, keeps its own codes; "with acute exacerbation" (COPD, J44.1) needs none.
     """
     combined = linker.link(phrase, k, context)
     if combined and combined[0].score >= COMBINATION_MIN_SCORE and combined[0].code[:3] == own[0].code[:3] \
