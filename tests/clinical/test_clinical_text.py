@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bedside.clinical import Sectionizer, SentenceSplitter, Span
 from bedside.clinical.regex import fold
-from bedside.clinical.spans import Occupied, PhraseMatcher, Tokens, drop_overlaps, expand
+from bedside.clinical.spans import Occupied, Overlapping, PhraseMatcher, Tokens, drop_overlaps, expand
 
 
 def test_tokens_keep_offsets_and_fold_case():
@@ -43,6 +43,10 @@ def test_drop_overlaps_keeps_the_longest_and_occupied_answers_overlaps():
     assert [s.text for s in drop_overlaps(spans)] == ["chest x-ray", "chest"]
     occupied = Occupied(spans)
     assert occupied.hits(3, 4) and occupied.hits(10, 20) and not occupied.hits(11, 19)
+    overlapping = Overlapping(spans)  # which spans, not only whether: a long one reaches past shorter ones
+    assert [s.text for s in overlapping(9, 10)] == ["chest x-ray"]
+    assert [s.text for s in overlapping(3, 20)] == ["chest", "chest x-ray", "chest"]
+    assert overlapping(11, 19) == [] and Overlapping([])(0, 5) == []
 
 
 NOTE = (

@@ -93,8 +93,9 @@ class Lexicon:
         # a list names the capitals itself ("TPA"); two letters mean other things in capitals ("Na" / "NA",
         # not applicable) unless the term needs a value after it ("NA 134", a lab)
         for upper, payload in capitals:
-            if (tuple(TOKEN_RE.findall(upper)), True) not in seen:
-                seen[(tuple(TOKEN_RE.findall(upper)), True)] = "capitals"
+            k = (tuple(TOKEN_RE.findall(upper)), True)
+            if k not in seen:
+                seen[k] = "capitals"
                 self.matcher.add(upper, payload, exact=True)
         self._finding = [g for g in self.suffixes if not g.retype_only]
         self._endings = tuple(e for g in self._finding for e in g.endings)

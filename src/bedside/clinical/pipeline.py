@@ -26,7 +26,7 @@ from bedside.clinical.patterns import Patterns
 from bedside.clinical.regex import Rx
 from bedside.clinical.schema import Document, Trait
 from bedside.clinical.sig import Sig
-from bedside.clinical.spans import Occupied, Span, drop_overlaps
+from bedside.clinical.spans import Occupied, Overlapping, Span, drop_overlaps
 from bedside.errors import InputError
 
 CONDITION, MEDICATION, TEST = "MEDICAL_CONDITION", "MEDICATION", "TEST_TREATMENT_PROCEDURE"
@@ -238,9 +238,9 @@ class RulePipeline:
         external = self._without_allergy_words(patterned, external)
         # a string the model's training corpora nearly always tagged, which the model itself left alone, is
         # the weakest reading: a pattern or another category's list entry wins ("CA 125", "Alcohol: none")
-        known = Occupied(patterned)
+        known, listed = Occupied(patterned), Overlapping(lexical)
         external = [e for e in external if not (e.meta.get("memory") and (known.hits(e.begin, e.end) or any(
-            s.category != e.category and s.begin < e.end and e.begin < s.end for s in lexical)))]
+            s.category != e.category for s in listed(e.begin, e.end))))]
         # an analyte no list knows, before a concentration ("Alpha-fetoprotein: 2.07 ng/ml"), unless a
         # detector or a list already named those words (the model's chemicals stay chemicals)
         named = Occupied(lexical + external + patterned)
@@ -437,15 +437,14 @@ def _grown_to_terms(external: list[Span], lexical: list[Span]) -> list[Span]:
     (I50.23, not I50.813 "right heart failure"). A term holding two of the detector's spans stays two
     entities: "nausea and vomiting" is two conditions, as the corpora tag them.
     """
-    terms = [t for t in lexical if t.category in _SWAPPABLE]
-    if not terms:
-        return external
+    terms = Overlapping(t for t in lexical if t.category in _SWAPPABLE)
+    detected = Overlapping(external)
     out = []
     for e in external:
         if e.category in _SWAPPABLE:
-            around = [t for t in terms if t.category == e.category and e.within(t.begin, t.end)
+            around = [t for t in terms(e.begin, e.end) if t.category == e.category and e.within(t.begin, t.end)
                       and t.end - t.begin > e.end - e.begin
-                      and sum(o.category == e.category and o.overlaps(t) for o in external) == 1]
+                      and sum(o.category == e.category for o in detected(t.begin, t.end)) == 1]
             if around:
                 t = max(around, key=lambda t: t.end - t.begin)
                 e = e.with_(begin=t.begin, end=t.end, text=t.text, type=t.type)

@@ -188,6 +188,20 @@ def drop_overlaps(spans: Iterable[Span]) -> list[Span]:
     return kept
 
 
+class Overlapping:
+    """Some spans, asked which of them touch a range: O(log n + k) per question, for notes of any length."""
+
+    def __init__(self, spans: Iterable[Span]):
+        self._spans = sorted(spans, key=lambda s: s.begin)
+        self._begins = [s.begin for s in self._spans]
+        self._longest = max((s.end - s.begin for s in self._spans), default=0)
+
+    def __call__(self, begin: int, end: int) -> list[Span]:
+        lo = bisect_left(self._begins, begin - self._longest)
+        hi = bisect_left(self._begins, end)
+        return [s for s in self._spans[lo:hi] if s.end > begin]
+
+
 class Occupied:
     """The union of some spans, asked whether a range touches it: O(log n) per question."""
 

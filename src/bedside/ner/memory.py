@@ -32,6 +32,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Self
 
 from bedside.ner.data import Example
 
@@ -139,15 +140,6 @@ def write(folder: Path, data: dict[str, object], file: str = FILE) -> dict[str, 
     return {"file": file, **settings, "strings": {c: len(v) for c, v in cats.items()}}
 
 
-def _read(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path.name}: expected a JSON object")
-    return data
-
-
 def _glued(text: str, begin: int, end: int) -> bool:
     """Whether a word is one part of a hyphenated or slashed compound ("ABS" of "FTA-ABS"): the corpora
     space their hyphens, so a compound in a note is a different word."""
@@ -155,26 +147,44 @@ def _glued(text: str, begin: int, end: int) -> bool:
         (end + 1 < len(text) and text[end] in "-/" and text[end + 1].isalnum())
 
 
-class Untagged:
+class _List:
+    """One of the lists kept beside a model; ``FILE`` names it."""
+
+    FILE = ""
+
+    def __init__(self, data: dict[str, object]):
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, folder: Path) -> Self | None:
+        """The list beside a model, or None when the model has none (trained before it existed)."""
+        path = folder / cls.FILE
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"{path.name}: expected a JSON object")
+        return cls(data)
+
+
+class Untagged(_List):
+    FILE = FILE
+
     def __init__(self, data: dict[str, object]):
         cats = data.get("categories")
         if not isinstance(cats, dict):
             raise ValueError(f"{FILE}: 'categories' must map a category to a list of strings")
         self.by_category = {c: frozenset(v) for c, v in cats.items()}
 
-    @classmethod
-    def load(cls, folder: Path) -> Untagged | None:
-        """The list beside a model, or None when the model has none (trained before it existed)."""
-        data = _read(folder / FILE)
-        return None if data is None else cls(data)
-
     def contains(self, category: str, text: str) -> bool:
         listed = self.by_category.get(category)
         return bool(listed) and words(text) in listed  # type: ignore[operator]
 
 
-class Tagged:
+class Tagged(_List):
     """Occurrences, in a new text, of the strings the training corpora nearly always tagged."""
+
+    FILE = TAGGED_FILE
 
     def __init__(self, data: dict[str, object]):
         cats = data.get("categories")
@@ -188,12 +198,6 @@ class Tagged:
         if not isinstance(cased, dict):
             raise ValueError(f"{TAGGED_FILE}: 'cased' must map a string to the forms the gold wrote")
         self.cased = {k: frozenset(v) for k, v in cased.items()}
-
-    @classmethod
-    def load(cls, folder: Path) -> Tagged | None:
-        """The list beside a model, or None when the model has none (trained before it existed)."""
-        data = _read(folder / TAGGED_FILE)
-        return None if data is None else cls(data)
 
     def knows(self, text: str) -> bool:
         """Whether ``text`` is itself a remembered string (of any category)."""
