@@ -348,6 +348,7 @@ def test_time_expressions(pipeline, phrase):
 
 SOCIAL = [
     ("Smokes 1 ppd.", "Smokes 1 ppd", "TOBACCO_USE", set()),
+    ("Smokes 1/2 ppd x 10 years.", "Smokes 1/2 ppd", "TOBACCO_USE", set()),  # had been "2 ppd"
     ("40 pack-year history.", "40 pack-year history", "TOBACCO_USE", set()),
     ("Former smoker.", "Former smoker", "TOBACCO_USE", {"PAST_HISTORY"}),
     ("Nonsmoker.", "Nonsmoker", "TOBACCO_USE", {"NEGATION"}),
@@ -434,3 +435,15 @@ def test_sig_abbreviations_are_cut_from_another_detectors_spans(pipeline):
     assert ("fever", "MEDICAL_CONDITION") in found and ("SC - 48334", "MEDICATION") in found
     assert not any("Q6H" in t for t, _ in found)
     assert attributes(doc, "Tylenol") == {"DOSAGE": ["1 g"], "ROUTE_OR_MODE": ["PO"], "FREQUENCY": ["Q6H prn"]}
+
+
+def test_a_detector_span_ending_in_function_words_ends_before_them(pipeline):
+    """The entity model tagged "Stage IIIA adenocarcinoma of the" and left the site after it."""
+    text = "Diagnosis: Stage IIIA adenocarcinoma of the right upper lobe. Vitamin A and zinc."
+    given = [{"begin_offset": 11, "end_offset": 43, "category": "MEDICAL_CONDITION"},
+             {"begin_offset": 62, "end_offset": 75, "category": "MEDICATION"}]  # "Vitamin A and"
+    doc = pipeline(text, given)
+    found = [(e.text, e.category) for e in doc.entities if e.category in ("MEDICAL_CONDITION", "MEDICATION")]
+    assert ("Stage IIIA adenocarcinoma", "MEDICAL_CONDITION") in found
+    assert ("Vitamin A", "MEDICATION") in found  # a capital "A" is the vitamin's, not an article
+    assert attributes(doc, "Stage IIIA adenocarcinoma") == {"SYSTEM_ORGAN_SITE": ["right upper lobe"]}

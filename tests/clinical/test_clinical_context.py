@@ -77,6 +77,11 @@ CASES = [
     ("Family history of colon cancer.", ["colon cancer"], [{"PERTAINS_TO_FAMILY"}]),
     ("No family history of stroke.", ["stroke"], [{"NEGATION", "PERTAINS_TO_FAMILY"}]),
     ("His daughter reports that he has had fever.", ["fever"], [set()]),
+    # the relative is who brought the patient or told the story, not who has the condition
+    ("4 yo M brought in by mother with 2 days of fever and cough.", ["fever", "cough"], [set(), set()]),
+    ("Per his father, he has had diarrhea since Monday.", ["diarrhea"], [set()]),
+    ("Lives with her parents; history of asthma.", ["asthma"], [{"PAST_HISTORY"}]),
+    ("Brought in by mother. Mother has asthma.", ["asthma"], [{"PERTAINS_TO_FAMILY"}]),
     # uncertainty
     ("Possible pneumonia.", ["pneumonia"], [{"LOW_CONFIDENCE"}]),
     ("Likely viral syndrome.", ["viral syndrome"], [{"LOW_CONFIDENCE"}]),
@@ -141,6 +146,13 @@ def test_family_history_section_marks_every_condition(pipeline):
     text = "Family History: Mother with breast cancer. Father died of myocardial infarction at 60.\nPlan: aspirin"
     assert context_traits(pipeline, text, ["breast cancer", "myocardial infarction"]) == [
         {"PERTAINS_TO_FAMILY"}, {"PERTAINS_TO_FAMILY"}]
+
+
+def test_the_family_history_section_ends_at_the_next_exam_or_soap_heading(pipeline):
+    # "MSE:" (a psychiatric note's mental status exam) had not ended "FH:", so "No psychosis" was the family's
+    text = "FH: Mother with bipolar disorder.\nMSE: Alert. No psychosis.\nO: Crackles at the base."
+    assert context_traits(pipeline, text, ["bipolar disorder", "psychosis", "Crackles"]) == [
+        {"PERTAINS_TO_FAMILY"}, {"NEGATION"}, set()]
 
 
 def test_past_medical_history_section_marks_past_history(pipeline):

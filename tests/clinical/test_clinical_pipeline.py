@@ -185,6 +185,15 @@ def test_model_spans_win_over_overlapping_lexicon_spans(pipeline):
     assert attributes(doc, "Chronic kidney disease stage 3")["ACUITY"] == ["Chronic"]
 
 
+def test_psychiatric_review_findings(pipeline):
+    doc = pipeline("Denies SI/HI, AH/VH. Occasional panic attacks. Hx of OCD. SI joint pain.")
+    assert traits(doc, "SI/HI") == {"NEGATION", "SYMPTOM"} and traits(doc, "AH/VH") == {"NEGATION", "SYMPTOM"}
+    assert traits(doc, "panic attacks") == {"SYMPTOM"}
+    assert entity(doc, "OCD").category == "MEDICAL_CONDITION"
+    # "SI" alone is also the sacroiliac joint: only the paired forms are read as ideation
+    assert not any(e.text == "SI" for e in doc.entities)
+
+
 def test_fallback_off_leaves_medications_and_conditions_to_the_model():
     strict = RulePipeline(fallback=False)
     text = "Aspirin 81 mg daily for chest pain. Creatinine 1.1 mg/dL. Smokes 1 ppd."

@@ -148,6 +148,32 @@ def test_clinical_words_the_tabular_list_writes_otherwise(linker: Icd10Linker):
     assert codes(linker.link("macroscopic hematuria"))[:1] == ["R31.9"]  # not "microscopic", by spelling
 
 
+def test_a_stage_counts_only_where_the_tabular_list_stages_the_condition(linker: Icd10Linker):
+    # cancers and hypertension have no code per stage: "stage IIIA" had read as CKD stage 3a (N18.31)
+    assert codes(linker.link("Stage IIIA adenocarcinoma"))[:1] == ["C80.1"]
+    assert codes(linker.link("stage IIIb melanoma"))[:1] == ["C43.9"]
+    assert codes(linker.link("stage 2 hypertension"))[:1] == ["I10"]  # had been L89.92, pressure ulcer
+    assert codes(linker.link("stage IIIA NSCLC"))[0].startswith("C34")
+    # chronic kidney disease and pressure ulcers do
+    assert codes(linker.link("CKD stage IIIb"))[:1] == ["N18.32"]
+    assert codes(linker.link("stage 3 CKD"))[:1] == ["N18.30"]
+    assert codes(linker.link("stage II pressure ulcer"))[0].startswith("L89") \
+        and codes(linker.link("stage II pressure ulcer"))[0].endswith("2")
+
+
+def test_a_lobe_is_the_lungs_unless_the_mention_says_otherwise(linker: Icd10Linker):
+    # "right upper lobe" as the site of an adenocarcinoma had given C76.41, right upper limb
+    assert codes(linker.link("adenocarcinoma", context="right upper lobe"))[:1] == ["C34.11"]
+    assert codes(linker.link("nodule", context="right middle lobe"))[:1] == ["R91.1"]
+    # a condition of the lung already says so: "lung" added to pneumonia read as J85.2, abscess of lung
+    assert codes(linker.link("pneumonia", context="left lower lobe"))[:1] == ["J18.9"]
+
+
+def test_mass_is_a_lump_not_a_body_mass_index_or_a_fracture(linker: Icd10Linker):
+    assert codes(linker.link("mass"))[:1] == ["R22.9"]  # had been Z68.51, then S12.040A (lateral mass fracture)
+    assert codes(linker.link("BMI 32"))[:1] == ["Z68.32"]
+
+
 def test_alcoholism_is_alcohol_dependence(linker: Icd10Linker):
     # with the acuity word as context it had linked to K86.0, alcohol-induced chronic pancreatitis
     assert codes(linker.link("alcoholism", context="chronic"))[:1] == ["F10.20"]

@@ -97,18 +97,32 @@ class Icd10Linker:
 
         ``context``: extra words that qualify the mention (its site, acuity); codes that contain them rank
         higher. Negation and other traits are not context: they do not change the codes.
+
+        A stage ("stage IIIA", "stage 2") counts only where the tabular list stages what the mention
+        names: chronic kidney disease and pressure ulcers have a code per stage, cancers and hypertension
+        do not, so "Stage IIIA adenocarcinoma" had linked to N18.31 (CKD stage 3a) and "stage 2
+        hypertension" to L89.92. The staged reading is kept when its best code shares the three-character
+        category of the reading without the stage (N18.30 and N18.9).
         """
         if not isinstance(mention, str):
             raise InputError(f"an ICD-10-CM mention must be text, not {type(mention).__name__}")
         if k < 1 or not mention.strip():
             return []
+        staged = self._link(mention, k, context)
+        rest = _STAGE.sub(" ", mention)
+        if rest == mention or not any(c.isalpha() for c in rest):
+            return staged
+        plain = self._link(rest, k, context)
+        return staged if staged and plain and staged[0].code[:3] == plain[0].code[:3] else plain
+
+    def _link(self, mention: str, k: int, context: str | None) -> list[Concept]:
         index = self.index
         assert self._vocabulary is not None
         vocab = self._vocabulary
         terms = vocab.terms(vocab.with_defaults(mention), mention=True)
         if not terms:
             return []
-        extra = vocab.terms(context, mention=True) if context else []
+        extra = vocab.terms(vocab.with_defaults(context, mention), mention=True) if context else []
         seen = {t.stem for t in terms}
         extra = [t for t in extra if t.stem not in seen]
 
@@ -239,6 +253,7 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
     return doc.model_copy(update={"entities": entities})
 
 
+_STAGE = re.compile(r"\bstage\s+(?:[0-4]|i{1,3}|iv)[a-c]?\b", re.IGNORECASE)
 # "Type 2 diabetes mellitus with hyperglycemia": two conditions that ICD-10-CM codes as one (E11.65).
 _WITH = re.compile(r"\s+with\s+", re.IGNORECASE)
 _WITH_WORDS = re.compile(r"[ \t]+with(?:[ \t]+[A-Za-z][A-Za-z\-]*){1,3}(?=[ \t]*(?:[.,;:)\n]|$))", re.IGNORECASE)

@@ -158,11 +158,14 @@ class Vocabulary:
             digest=hashlib.sha256(raw_a + b"\0" + raw_v).hexdigest(),
         )
 
-    def with_defaults(self, mention: str) -> str:
-        """The mention with the words a coding default adds ("diabetes mellitus" -> "... type 2")."""
+    def with_defaults(self, mention: str, beside: str = "") -> str:
+        """The mention with the words a coding default adds ("diabetes mellitus" -> "... type 2").
+
+        ``beside``: words said with it (the condition, for its site) that can rule a default out."""
         words = {w.lower() for w, _ in _words(fold(mention))}
+        near = words | {w.lower() for w, _ in _words(fold(beside))} if beside else words
         for when, unless, add in self.defaults:
-            if words & when and not words & unless:
+            if words & when and not near & unless:
                 mention = f"{mention} {add}"
         return mention
 
