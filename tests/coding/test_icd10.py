@@ -377,12 +377,15 @@ def test_a_condition_with_its_complication_takes_the_combination_code(linker: Ic
 
 
 def test_a_condition_with_a_few_words_that_name_no_entity_may_take_the_combination_code(linker: Icd10Linker):
-    note = "COPD with acute exacerbation. Diabetes with good control."
+    note = "COPD with acute exacerbation. Diabetes with good control.\n1. Asthma exacerbation\n2. Pneumonia, resolved"
     ents = []
-    for i, words in enumerate(("COPD", "Diabetes")):
+    for i, words in enumerate(("COPD", "Diabetes", "Asthma", "Pneumonia")):
         b = note.index(words)
         ents.append(Entity(id=i, text=words, category="MEDICAL_CONDITION", type="DX_NAME", begin_offset=b,
                            end_offset=b + len(words), score=0.9))
-    copd, diabetes = link_document(Document(entities=ents), note, linker).entities
+    copd, diabetes, asthma, pneumonia = link_document(Document(entities=ents), note, linker).entities
     assert codes(copd.icd10cm_concepts)[:1] == ["J44.1"]
     assert codes(diabetes.icd10cm_concepts)[:1] == codes(linker.link("Diabetes"))[:1]  # "good control" is no code
+    # without "with": the one or two words that end the phrase ("COPD exacerbation" had been J44.9)
+    assert codes(asthma.icd10cm_concepts)[:1] == ["J45.901"]
+    assert codes(pneumonia.icd10cm_concepts)[:1] == codes(linker.link("Pneumonia"))[:1]

@@ -246,8 +246,8 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
         after = following.get(e.id)
         if concepts and after is not None and _WITH.fullmatch(text, e.end_offset, after.begin_offset):
             concepts = _combination(linker, text[e.begin_offset:after.end_offset], concepts, k, context)
-        elif concepts and (tail := _WITH_WORDS.match(text, e.end_offset)):
-            # "COPD with acute exacerbation": the second part need not be an entity of its own
+        elif concepts and (tail := _WITH_WORDS.match(text, e.end_offset) or _TAIL_WORDS.match(text, e.end_offset)):
+            # "COPD with acute exacerbation", "COPD exacerbation": the second part need not be an entity
             concepts = _combination(linker, text[e.begin_offset:tail.end()], concepts, k, context)
         entities.append(e.model_copy(update={"icd10cm_concepts": concepts}))
     return doc.model_copy(update={"entities": entities})
@@ -256,6 +256,8 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
 _STAGE = re.compile(r"\bstage\s+(?:[0-4]|i{1,3}|iv)[a-c]?\b", re.IGNORECASE)
 # "Type 2 diabetes mellitus with hyperglycemia": two conditions that ICD-10-CM codes as one (E11.65).
 _WITH = re.compile(r"\s+with\s+", re.IGNORECASE)
+# one or two words that end the phrase right after the condition ("COPD exacerbation" -> J44.1)
+_TAIL_WORDS = re.compile(r"(?:[ \t]+[A-Za-z][A-Za-z\-]*){1,2}(?=[ \t]*(?:[.,;:)\n]|$))")
 _WITH_WORDS = re.compile(r"[ \t]+with(?:[ \t]+[A-Za-z][A-Za-z\-]*){1,3}(?=[ \t]*(?:[.,;:)\n]|$))", re.IGNORECASE)
 COMBINATION_MIN_SCORE = 0.9
 
