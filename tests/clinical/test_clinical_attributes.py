@@ -346,6 +346,13 @@ def test_time_expressions(pipeline, phrase):
     assert entity(doc, phrase).type == "TIME_TO_DX_NAME"
 
 
+def test_a_word_amount_needs_a_space_before_its_unit(pipeline):
+    # "an" + "d" (days) had read "DM2 and prior MI" as the time "and prior"; "2d" and "an hour" still count
+    doc = run(pipeline, "HTN, DM2 and prior MI. Cough for 2d, fever an hour later.")
+    times = [e.text for e in doc.entities if e.category == "TIME_EXPRESSION"]
+    assert times == ["for 2d", "an hour later"]
+
+
 SOCIAL = [
     ("Smokes 1 ppd.", "Smokes 1 ppd", "TOBACCO_USE", set()),
     ("Smokes 1/2 ppd x 10 years.", "Smokes 1/2 ppd", "TOBACCO_USE", set()),  # had been "2 ppd"

@@ -68,6 +68,11 @@ ABBREVIATIONS = {
     "HTN": "I10", "T2DM": "E11.9", "DM2": "E11.9", "CHF": "I50.9", "AFib": "I48.91", "a-fib": "I48.91",
     "COPD": "J44.9", "UTI": "N39.0", "CAD": "I25.10", "GERD": "K21.9", "OSA": "G47.33", "MI": "I21.9",
     "HIV": "B20", "AKI": "N17.9", "CKD stage 3": "N18.30",
+    # clinical wordings: "chest pressure" had been L98.449 (non-pressure ulcer of chest), "ST depressions"
+    # F32.A (depression), "ACS" I20.0 (unstable angina, via "intermediate coronary syndrome")
+    "chest pressure": "R07.89", "ST depressions": "R94.31", "ACS": "I24.9", "NSTEMI": "I21.4",
+    "ST-elevation MI": "I21.3", "non ST elevation myocardial infarction": "I21.4",
+    "SI": "R45.851", "OCD": "F42.9",
 }
 SPELLING = {"anaemia": "D64.9", "oedema": "R60.9", "pnuemonia": "J18.9", "diabetis mellitus type 2": "E11.9"}
 
