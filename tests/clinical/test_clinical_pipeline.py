@@ -194,6 +194,17 @@ def test_psychiatric_review_findings(pipeline):
     assert not any(e.text == "SI" for e in doc.entities)
 
 
+def test_an_ambiguous_abbreviation_keeps_one_reading_per_note(pipeline):
+    text = "34F with MDD and GAD.\nA/P:\n2. GAD - start hydroxyzine 25 mg PO TID PRN."
+    b = text.rindex("GAD")
+    doc = pipeline(text, [{"begin_offset": b, "end_offset": b + 3, "category": "MEDICATION"}])
+    assert [e.category for e in doc.entities if e.text == "GAD"] == ["MEDICAL_CONDITION"] * 2
+    # read as a drug twice and as the lexicon's condition once: the drug reading wins, for all three
+    text = "CP 50 mg IV then CP 100 mg IV. CP"
+    given = [{"begin_offset": k, "end_offset": k + 2, "category": "MEDICATION"} for k in (0, 17)]
+    assert [e.category for e in pipeline(text, given).entities if e.text == "CP"] == ["MEDICATION"] * 3
+
+
 def test_fallback_off_leaves_medications_and_conditions_to_the_model():
     strict = RulePipeline(fallback=False)
     text = "Aspirin 81 mg daily for chest pain. Creatinine 1.1 mg/dL. Smokes 1 ppd."

@@ -102,14 +102,14 @@ class RulePipeline:
                                    if s.category not in _SWAPPABLE
                                    or (any(c.isalpha() for c in s.text) and s.text.lower() not in _FUNCTION_WORDS)
                                    or s.text.isupper()), key=_order))
-        external = [_without_trailing_words(s) for s in external]
+        external, senses = self._one_sense_per_note(doc, [_without_trailing_words(s) for s in external])
         # words the model's training corpora wrote often and never tagged: dropped unless a lexicon knows them
         external = [s for s in external if not (s.meta.get("untagged") and self.lexicon.lookup(doc, s) is None)]
         sig_pool = self.sig.every_candidate(doc)  # found once: it trims the detector's spans, then becomes attributes
         external = self._without_room_air(doc, self._without_anatomy_words(doc, external))
         external = self._without_sig_edges(doc, external, sig_pool)
         found = _Found()
-        spans = self._entities(doc, external, found)
+        spans = self._entities(doc, external, found, senses)
         sites, words, sig = self._attribute_candidates(doc, spans, found, sig_pool)
         spans = self._condition_attributes(doc, spans, sites + words, found)
         spans = self._medication_attributes(doc, spans, sig, found)
@@ -159,6 +159,30 @@ class RulePipeline:
         if term is not None and term.category == span.category:
             return span.with_(type=term.type, meta=_with_traits(span, term))
         return span.with_(type=DEFAULT_TYPES.get(span.category, span.category))
+
+    def _one_sense_per_note(self, doc: Doc, spans: list[Span]) -> tuple[list[Span], dict[str, str]]:
+        """An ambiguous abbreviation ("GAD", "CP") read both ways in one note takes its most frequent reading
+        (ties: the condition's), as one writer means one thing by it (one sense per discourse, Gale, Church
+        and Yarowsky 1992): "MDD and GAD" was a condition and "2. GAD - start hydroxyzine" a medication.
+        An occurrence the detector left alone counts with the lexicon's reading, which the fallback gives it
+        (and which follows the chosen reading: see ``_entities``). Returns the spans and the readings chosen."""
+        readings: dict[str, list[str]] = {}
+        for s in spans:
+            if s.text in self.ambiguous and s.category in _SWAPPABLE:
+                readings.setdefault(s.text, []).append(s.category)
+        if self.fallback and readings:
+            taken = Occupied(spans)
+            for text, cats in readings.items():
+                for m in re.finditer(rf"(?<![\w-]){re.escape(text)}(?![\w-])", doc.text):
+                    if not taken.hits(m.start(), m.end()):
+                        term = self.lexicon.lookup(doc, Span.of(doc.text, m.start(), m.end()))
+                        if term is not None and term.category in _SWAPPABLE:
+                            cats.append(term.category)
+        chosen = {}
+        for text, cats in readings.items():
+            if len(set(cats)) > 1:
+                chosen[text] = max(sorted(set(cats)), key=lambda c: (cats.count(c), c == CONDITION))
+        return [_as(s, chosen[s.text]) if s.text in chosen else s for s in spans], chosen
 
     def _without_anatomy_words(self, doc: Doc, spans: list[Span]) -> list[Span]:
         """Without conditions that describe anatomy ("The cardiomediastinal silhouette is normal"): the
@@ -229,8 +253,10 @@ class RulePipeline:
             out.append(s if (b, e) == (s.begin, s.end) else s.with_(begin=b, end=e, text=doc.text[b:e]))
         return out
 
-    def _entities(self, doc: Doc, external: list[Span], found: _Found) -> list[Span]:
+    def _entities(self, doc: Doc, external: list[Span], found: _Found, senses: dict[str, str]) -> list[Span]:
         lexical = [s for s in self.lexicon.find(doc) if self.fallback or s.category == TEST]
+        if senses:
+            lexical = [_as(s, senses[s.text]) if s.text in senses and s.category in _SWAPPABLE else s for s in lexical]
         starts = {s.begin for s in lexical if s.category == MEDICATION}
         external, grown = self.salts.extend(doc, external, MEDICATION, starts)
         lexical, more = self.salts.extend(doc, lexical, MEDICATION, starts)
@@ -401,6 +427,13 @@ def _attribute(id_: int, attr: Span, relationship: float, owner: str) -> dict[st
     return {"id": id_, "type": attr.type, "category": _ATTRIBUTE_CATEGORY.get(attr.type, owner), "text": attr.text,
             "begin_offset": attr.begin, "end_offset": attr.end, "score": round(attr.score, 4),
             "relationship_score": round(relationship, 4)}
+
+
+def _as(span: Span, category: str) -> Span:
+    """``span`` read as ``category`` (that category's default type), unchanged if it already is."""
+    if span.category == category:
+        return span
+    return span.with_(category=category, type=DEFAULT_TYPES[category], meta={})
 
 
 def _without_trailing_words(span: Span) -> Span:
