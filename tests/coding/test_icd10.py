@@ -179,6 +179,38 @@ def test_mass_is_a_lump_not_a_body_mass_index_or_a_fracture(linker: Icd10Linker)
     assert codes(linker.link("BMI 32"))[:1] == ["Z68.32"]
 
 
+def test_a_generic_word_alone_links_as_coders_code_it(linker: Icd10Linker):
+    assert linker.link("lesion") == [] and linker.link("Lesions") == []  # had been M75.90, shoulder lesion
+    assert codes(linker.link("necrosis"))[:1] == ["I96"]
+    assert codes(linker.link("hematoma"))[:1] == ["T14.8XXA"]
+    # only the word alone: inside a longer mention it keeps its meaning
+    assert codes(linker.link("acute tubular necrosis"))[:1] == ["N17.0"]
+    assert linker.link("liver lesion")
+
+
+def test_place_and_activity_codes_are_never_returned(linker: Icd10Linker):
+    for mention in ("free fluid", "free weights", "activity", "place of occurrence"):
+        assert not any(c.startswith(("Y92", "Y93", "Y99")) for c in codes(linker.link(mention, 5)))
+    assert "W19.XXXA" in codes(linker.link("fall", 5))  # other external causes stay
+
+
+def test_an_organ_label_is_the_site_of_a_generic_finding_on_its_line(linker: Icd10Linker):
+    note = "Liver: 1.2 cm simple cyst.\nKidneys: 4 mm calculus.\nGallbladder: acute cholecystitis.\nsimple cyst"
+    ents = [Entity(id=i, text=t, category=c, type="DX_NAME" if c == "MEDICAL_CONDITION" else "SYSTEM_ORGAN_SITE",
+                   begin_offset=b, end_offset=b + len(t), score=0.9)
+            for i, (t, c, b) in enumerate([
+                ("Liver", "ANATOMY", 0), ("simple cyst", "MEDICAL_CONDITION", 14),
+                ("Kidneys", "ANATOMY", 27), ("calculus", "MEDICAL_CONDITION", 41),
+                ("Gallbladder", "ANATOMY", 51), ("acute cholecystitis", "MEDICAL_CONDITION", 64),
+                ("simple cyst", "MEDICAL_CONDITION", 85)])]
+    linked = {(e.text, e.begin_offset): codes(e.icd10cm_concepts or [])[:1]
+              for e in link_document(Document(entities=ents), note, linker).entities}
+    assert linked[("simple cyst", 14)] == ["K76.89"]  # not an ovarian cyst
+    assert linked[("calculus", 41)] == ["N20.0"]
+    assert linked[("acute cholecystitis", 64)] == ["K81.0"]  # a specific code keeps its own
+    assert linked[("simple cyst", 85)] != ["K76.89"]  # another line: no organ
+
+
 def test_alcoholism_is_alcohol_dependence(linker: Icd10Linker):
     # with the acuity word as context it had linked to K86.0, alcohol-induced chronic pancreatitis
     assert codes(linker.link("alcoholism", context="chronic"))[:1] == ["F10.20"]

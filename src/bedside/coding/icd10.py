@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -108,6 +109,12 @@ class Icd10Linker:
             raise InputError(f"an ICD-10-CM mention must be text, not {type(mention).__name__}")
         if k < 1 or not mention.strip():
             return []
+        if not context:  # with a site the word is no longer alone: "hematoma" + "retroperitoneal" is K68.3
+            self.warm_up()
+            assert self._vocabulary is not None
+            mention = self._vocabulary.alone_text(mention)
+            if mention is None:
+                return []
         staged = self._link(mention, k, context)
         rest = _STAGE.sub(" ", mention)
         if rest == mention or not any(c.isalpha() for c in rest):
@@ -233,6 +240,7 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
     """
     linker = linker or default_linker()
     conditions = sorted((e for e in doc.entities if e.category == "MEDICAL_CONDITION"), key=lambda e: e.begin_offset)
+    organs = _organ_headings(doc, text)
     following = {a.id: b for a, b in zip(conditions, conditions[1:], strict=False)}
     entities = []
     for e in doc.entities:
@@ -243,6 +251,15 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
             raise InputError(f"entity {e.id} ({e.begin_offset}-{e.end_offset}) does not match the note text")
         context = " ".join(a.text for a in e.attributes if a.type in CONTEXT_TYPES) or None
         concepts = linker.link(e.text, k, context)
+        at = bisect_right(organs, (e.begin_offset, "\uffff")) - 1
+        if (at >= 0 and "\n" not in text[organs[at][0]:e.begin_offset]
+                and (not concepts or concepts[0].score < ORGAN_BELOW)
+                and not any(a.type == "SYSTEM_ORGAN_SITE" for a in e.attributes)):
+            # a generic finding on a report's organ line takes the organ as its site ("Kidneys: 4 mm calculus",
+            # "Liver: simple cyst" K76.89, not an ovarian cyst); a specific one keeps its code ("Gallbladder:
+            # ... acute cholecystitis" stays K81.0 rather than a gallstone code that names the gallbladder)
+            context = " ".join(filter(None, (context, organs[at][1])))
+            concepts = linker.link(e.text, k, context)
         after = following.get(e.id)
         if concepts and after is not None and _WITH.fullmatch(text, e.end_offset, after.begin_offset):
             concepts = _combination(linker, text[e.begin_offset:after.end_offset], concepts, k, context)
@@ -253,6 +270,18 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
     return doc.model_copy(update={"entities": entities})
 
 
+def _organ_headings(doc: Document, text: str) -> list[tuple[int, str]]:
+    """(offset, text) of ANATOMY entities that open their line as a label ("Liver:", "- Kidneys:"), sorted."""
+    out = []
+    for a in doc.entities:
+        if a.category == "ANATOMY":
+            line_start = text.rfind("\n", 0, a.begin_offset) + 1
+            label = text[a.end_offset:a.end_offset + 2].lstrip(" ")[:1] == ":"
+            if label and not text[line_start:a.begin_offset].strip(" \t-*•"):
+                out.append((a.begin_offset, a.text))
+    return sorted(out)
+
+
 _STAGE = re.compile(r"\bstage\s+(?:[0-4]|i{1,3}|iv)[a-c]?\b", re.IGNORECASE)
 # "Type 2 diabetes mellitus with hyperglycemia": two conditions that ICD-10-CM codes as one (E11.65).
 _WITH = re.compile(r"\s+with\s+", re.IGNORECASE)
@@ -260,6 +289,7 @@ _WITH = re.compile(r"\s+with\s+", re.IGNORECASE)
 _TAIL_WORDS = re.compile(r"(?:[ \t]+[A-Za-z][A-Za-z\-]*){1,2}(?=[ \t]*(?:[.,;:)\n]|$))")
 _WITH_WORDS = re.compile(r"[ \t]+with(?:[ \t]+[A-Za-z][A-Za-z\-]*){1,3}(?=[ \t]*(?:[.,;:)\n]|$))", re.IGNORECASE)
 COMBINATION_MIN_SCORE = 0.9
+ORGAN_BELOW = 0.95
 
 
 def _combination(linker: Icd10Linker, phrase: str, own: list[Concept], k: int, context: str | None) -> list[Concept]:

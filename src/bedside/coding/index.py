@@ -180,7 +180,8 @@ def build(vocabulary: Vocabulary) -> Index:
 
     # A category may share its name with the block around it (B20, C50): it is listed twice and
     # is_chapter_or_block() says True for it, so keep every name that is a (sub)category, once.
-    items = [c for c in dict.fromkeys(icd.get_all_codes(True)) if icd.is_category_or_subcategory(c)]
+    items = [c for c in dict.fromkeys(icd.get_all_codes(True))
+             if icd.is_category_or_subcategory(c) and not c.startswith(vocabulary.never)]
     is_leaf = {c: icd.is_leaf(c) for c in items}
     codes = [c for c in items if is_leaf[c]]
     code_id = {c: i for i, c in enumerate(codes)}

@@ -96,6 +96,14 @@ def _table(data: dict[str, Any], field: str, where: str, case: bool = False) -> 
     return out
 
 
+def _alone(data: dict[str, Any], where: str) -> dict[tuple[str, ...], str | None]:
+    table = data.get("alone") or {}
+    if not isinstance(table, dict) or not all(isinstance(k, str) and (v is None or isinstance(v, str))
+                                              for k, v in table.items()):
+        raise ConfigError(f"{where}: 'alone' must be an object of text -> text or null")
+    return {_key(k): v for k, v in table.items() if not k.startswith("_")}
+
+
 def _defaults(raw: Any, where: str) -> tuple[tuple[frozenset[str], frozenset[str], str], ...]:
     out = []
     for item in raw:
@@ -119,6 +127,8 @@ class Vocabulary:
     synonyms: dict[str, frozenset[str]]  # stem -> the stems that may stand for it (itself included)
     abbreviations: dict[tuple[str, ...], tuple[str, ...]]  # lower-case keys
     exact: dict[tuple[str, ...], tuple[str, ...]]  # case-sensitive keys
+    never: tuple[str, ...]  # code prefixes the linker never returns ("Y93": activities, no condition)
+    alone: dict[tuple[str, ...], str | None]  # a whole mention -> the text to link instead (None: no code)
     digest: str  # sha256 of the files: part of the index cache key, since filler and stems shape the index
     _respelled: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -155,8 +165,15 @@ class Vocabulary:
             synonyms={s: frozenset(alts) for s, alts in synonyms.items()},
             abbreviations=_table(abbr, "terms", str(folder / FILES[0])),
             exact=_table(abbr, "exact", str(folder / FILES[0]), case=True),
+            never=tuple(str(c).upper() for c in vocab.get("never_link") or []),
+            alone=_alone(abbr, str(folder / FILES[0])),
             digest=hashlib.sha256(raw_a + b"\0" + raw_v).hexdigest(),
         )
+
+    def alone_text(self, mention: str) -> str | None:
+        """What to link for ``mention``: its replacement when the whole mention is in the 'alone' table
+        ("necrosis" -> "gangrene"), None when that says it has no code ("lesion"), else the mention."""
+        return self.alone.get(_key(mention), mention)
 
     def with_defaults(self, mention: str, beside: str = "") -> str:
         """The mention with the words a coding default adds ("diabetes mellitus" -> "... type 2").
