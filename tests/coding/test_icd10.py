@@ -211,6 +211,16 @@ def test_an_organ_label_is_the_site_of_a_generic_finding_on_its_line(linker: Icd
     assert linked[("simple cyst", 85)] != ["K76.89"]  # another line: no organ
 
 
+def test_a_stage_written_before_the_condition_is_linked_with_it(linker: Icd10Linker):
+    note = "SKIN: STAGE 2 PRESSURE ULCER ON SACRUM. Stage IV breast cancer."
+    ents = [Entity(id=i, text=t, category="MEDICAL_CONDITION", type="DX_NAME", begin_offset=note.index(t),
+                   end_offset=note.index(t) + len(t), score=0.9)
+            for i, t in enumerate(["PRESSURE ULCER", "breast cancer"])]
+    ulcer, cancer = link_document(Document(entities=ents), note, linker).entities
+    assert codes(ulcer.icd10cm_concepts)[:1] == ["L89.152"]  # sacral region, stage 2 (had been L89.159)
+    assert codes(cancer.icd10cm_concepts)[:1] == codes(linker.link("breast cancer"))[:1]
+
+
 def test_alcoholism_is_alcohol_dependence(linker: Icd10Linker):
     # with the acuity word as context it had linked to K86.0, alcohol-induced chronic pancreatitis
     assert codes(linker.link("alcoholism", context="chronic"))[:1] == ["F10.20"]

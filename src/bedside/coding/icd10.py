@@ -250,7 +250,10 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
         if text[e.begin_offset:e.end_offset] != e.text:
             raise InputError(f"entity {e.id} ({e.begin_offset}-{e.end_offset}) does not match the note text")
         context = " ".join(a.text for a in e.attributes if a.type in CONTEXT_TYPES) or None
-        concepts = linker.link(e.text, k, context)
+        # a stage written just before the span counts where the condition is staged ("stage 2 pressure ulcer")
+        stage = _STAGE_BEFORE.search(text, max(0, e.begin_offset - 16), e.begin_offset)
+        start = stage.start() if stage else e.begin_offset
+        concepts = linker.link(text[start:e.end_offset], k, context)
         at = bisect_right(organs, (e.begin_offset, "\uffff")) - 1
         if (at >= 0 and "\n" not in text[organs[at][0]:e.begin_offset]
                 and (not concepts or concepts[0].score < ORGAN_BELOW)
@@ -259,13 +262,13 @@ def link_document(doc: Document, text: str, linker: Icd10Linker | None = None, k
             # "Liver: simple cyst" K76.89, not an ovarian cyst); a specific one keeps its code ("Gallbladder:
             # ... acute cholecystitis" stays K81.0 rather than a gallstone code that names the gallbladder)
             context = " ".join(filter(None, (context, organs[at][1])))
-            concepts = linker.link(e.text, k, context)
+            concepts = linker.link(text[start:e.end_offset], k, context)
         after = following.get(e.id)
         if concepts and after is not None and _WITH.fullmatch(text, e.end_offset, after.begin_offset):
-            concepts = _combination(linker, text[e.begin_offset:after.end_offset], concepts, k, context)
+            concepts = _combination(linker, text[start:after.end_offset], concepts, k, context)
         elif concepts and (tail := _WITH_WORDS.match(text, e.end_offset) or _TAIL_WORDS.match(text, e.end_offset)):
             # "COPD with acute exacerbation", "COPD exacerbation": the second part need not be an entity
-            concepts = _combination(linker, text[e.begin_offset:tail.end()], concepts, k, context)
+            concepts = _combination(linker, text[start:tail.end()], concepts, k, context)
         entities.append(e.model_copy(update={"icd10cm_concepts": concepts}))
     return doc.model_copy(update={"entities": entities})
 
@@ -282,6 +285,7 @@ def _organ_headings(doc: Document, text: str) -> list[tuple[int, str]]:
     return sorted(out)
 
 
+_STAGE_BEFORE = re.compile(r"\bstage\s+(?:[0-4]|i{1,3}|iv)[a-c]?\s+$", re.IGNORECASE)
 _STAGE = re.compile(r"\bstage\s+(?:[0-4]|i{1,3}|iv)[a-c]?\b", re.IGNORECASE)
 # "Type 2 diabetes mellitus with hyperglycemia": two conditions that ICD-10-CM codes as one (E11.65).
 _WITH = re.compile(r"\s+with\s+", re.IGNORECASE)
