@@ -72,7 +72,7 @@ ABBREVIATIONS = {
     # F32.A (depression), "ACS" I20.0 (unstable angina, via "intermediate coronary syndrome")
     "chest pressure": "R07.89", "ST depressions": "R94.31", "ACS": "I24.9", "NSTEMI": "I21.4",
     "ST-elevation MI": "I21.3", "non ST elevation myocardial infarction": "I21.4",
-    "SI": "R45.851", "OCD": "F42.9",
+    "SI": "R45.851", "OCD": "F42.9", "GI bleeding": "K92.2",  # had been R58
 }
 SPELLING = {"anaemia": "D64.9", "oedema": "R60.9", "pnuemonia": "J18.9", "diabetis mellitus type 2": "E11.9"}
 
