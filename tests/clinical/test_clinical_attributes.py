@@ -454,3 +454,11 @@ def test_a_detector_span_ending_in_function_words_ends_before_them(pipeline):
     assert ("Stage IIIA adenocarcinoma", "MEDICAL_CONDITION") in found
     assert ("Vitamin A", "MEDICATION") in found  # a capital "A" is the vitamin's, not an article
     assert attributes(doc, "Stage IIIA adenocarcinoma") == {"SYSTEM_ORGAN_SITE": ["right upper lobe"]}
+
+
+def test_a_time_expression_between_a_drug_and_its_dose_is_no_wall(pipeline):
+    doc = run(pipeline, "Warfarin was held on admission and resumed at 2.5 mg daily on discharge.")
+    assert attributes(doc, "Warfarin") == {"DOSAGE": ["2.5 mg"], "FREQUENCY": ["daily"]}
+    # a condition still is: the duration is the dyspnea's
+    doc = run(pipeline, "Apixaban 5 mg BID, CKD, dyspnea x 3 days.")
+    assert "DURATION" not in attributes(doc, "Apixaban")

@@ -327,7 +327,9 @@ class RulePipeline:
     def _medication_attributes(self, doc: Doc, spans: list[Span], candidates: list[Span], found: _Found) -> list[Span]:
         """Sig attributes onto medications; unclaimed durations become time expressions."""
         meds = [s for s in spans if s.category == MEDICATION]
-        links, left = self.sig.link(doc, meds, candidates, [s for s in spans if s.category != MEDICATION])
+        # a time expression owns no dose: "Warfarin was held on admission and resumed at 2.5 mg daily"
+        walls = [s for s in spans if s.category not in (MEDICATION, TIME)]
+        links, left = self.sig.link(doc, meds, candidates, walls)
         for link in links:
             found.add(meds[link.entity], link.attribute, link.relationship_score)
         kinds: dict[int | None, set[str]] = {}
