@@ -181,6 +181,7 @@ def test_mass_is_a_lump_not_a_body_mass_index_or_a_fracture(linker: Icd10Linker)
 
 def test_a_generic_word_alone_links_as_coders_code_it(linker: Icd10Linker):
     assert linker.link("lesion") == [] and linker.link("Lesions") == []  # had been M75.90, shoulder lesion
+    assert linker.link("hypodense lesion") == []  # imaging descriptors are stopwords
     assert codes(linker.link("necrosis"))[:1] == ["I96"]
     assert codes(linker.link("hematoma"))[:1] == ["T14.8XXA"]
     # only the word alone: inside a longer mention it keeps its meaning

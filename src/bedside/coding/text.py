@@ -171,9 +171,10 @@ class Vocabulary:
         )
 
     def alone_text(self, mention: str) -> str | None:
-        """What to link for ``mention``: its replacement when the whole mention is in the 'alone' table
-        ("necrosis" -> "gangrene"), None when that says it has no code ("lesion"), else the mention."""
-        return self.alone.get(_key(mention), mention)
+        """What to link for ``mention``: its replacement when the whole mention, stopwords aside, is in the
+        'alone' table ("necrosis" -> "gangrene"), None when that says it has no code ("a hypodense lesion"),
+        else the mention."""
+        return self.alone.get(tuple(w for w in _key(mention) if w not in self.stopwords), mention)
 
     def with_defaults(self, mention: str, beside: str = "") -> str:
         """The mention with the words a coding default adds ("diabetes mellitus" -> "... type 2").
