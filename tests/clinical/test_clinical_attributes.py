@@ -462,3 +462,11 @@ def test_a_time_expression_between_a_drug_and_its_dose_is_no_wall(pipeline):
     # a condition still is: the duration is the dyspnea's
     doc = run(pipeline, "Apixaban 5 mg BID, CKD, dyspnea x 3 days.")
     assert "DURATION" not in attributes(doc, "Apixaban")
+
+
+def test_triage_shorthand(pipeline):
+    doc = run(pipeline, "Used albuterol inhaler x3 w/o relief. On OCPs.\nDx: r/o PE.")
+    assert "DURATION" not in attributes(doc, "albuterol")  # "x3 w" of "w/o" had read as three weeks
+    assert entity(doc, "OCPs").category == "MEDICATION"
+    assert not any(e.text == "Dx" for e in doc.entities)  # a heading, not an entity
+    assert "HYPOTHETICAL" in traits(doc, "PE")
