@@ -142,6 +142,15 @@ def test_trait_scope(pipeline, text, terms, expected):
     assert context_traits(pipeline, text, terms) == expected
 
 
+def test_a_tests_result_after_its_colon_does_not_negate_the_test(pipeline):
+    text = "Chest x-ray: No focal consolidation. Urine culture: negative. Fever: no."
+    spans = [{"begin_offset": text.index(t), "end_offset": text.index(t) + len(t), "category": c}
+             for t, c in [("Chest x-ray", "TEST_TREATMENT_PROCEDURE"), ("focal consolidation", "MEDICAL_CONDITION"),
+                          ("Urine culture", "TEST_TREATMENT_PROCEDURE"), ("Fever", "MEDICAL_CONDITION")]]
+    got = [{t.name for t in ts} & CONTEXT for ts in pipeline.traits_for(text, spans)]
+    assert got == [set(), {"NEGATION"}, set(), {"NEGATION"}]
+
+
 def test_family_history_section_marks_every_condition(pipeline):
     text = "Family History: Mother with breast cancer. Father died of myocardial infarction at 60.\nPlan: aspirin"
     assert context_traits(pipeline, text, ["breast cancer", "myocardial infarction"]) == [

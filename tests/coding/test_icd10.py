@@ -184,6 +184,7 @@ def test_a_generic_word_alone_links_as_coders_code_it(linker: Icd10Linker):
     assert linker.link("hypodense lesion") == []  # imaging descriptors are stopwords
     assert codes(linker.link("necrosis"))[:1] == ["I96"]
     assert codes(linker.link("hematoma"))[:1] == ["T14.8XXA"]
+    assert codes(linker.link("focal consolidation"))[:1] == ["R91.8"]  # had been H30.003, chorioretinal
     # only the word alone: inside a longer mention it keeps its meaning
     assert codes(linker.link("acute tubular necrosis"))[:1] == ["N17.0"]
     assert linker.link("liver lesion")
