@@ -104,6 +104,9 @@ class Icd10Linker:
         do not, so "Stage IIIA adenocarcinoma" had linked to N18.31 (CKD stage 3a) and "stage 2
         hypertension" to L89.92. The staged reading is kept when its best code shares the three-character
         category of the reading without the stage (N18.30 and N18.9).
+
+        Without context, a mention that is only a generic word links as the 'alone' table of
+        abbreviations.json says ("necrosis" as gangrene, I96; a bare "lesion" gets no code).
         """
         if not isinstance(mention, str):
             raise InputError(f"an ICD-10-CM mention must be text, not {type(mention).__name__}")

@@ -96,12 +96,13 @@ def _table(data: dict[str, Any], field: str, where: str, case: bool = False) -> 
     return out
 
 
-def _alone(data: dict[str, Any], where: str) -> dict[tuple[str, ...], str | None]:
+def _alone(data: dict[str, Any], where: str, stopwords: frozenset[str]) -> dict[tuple[str, ...], str | None]:
+    """The 'alone' table keyed like ``Vocabulary.alone_text`` looks it up: lower-case words, stopwords aside."""
     table = data.get("alone") or {}
     if not isinstance(table, dict) or not all(isinstance(k, str) and (v is None or isinstance(v, str))
                                               for k, v in table.items()):
         raise ConfigError(f"{where}: 'alone' must be an object of text -> text or null")
-    return {_key(k): v for k, v in table.items() if not k.startswith("_")}
+    return {tuple(w for w in _key(k) if w not in stopwords): v for k, v in table.items() if not k.startswith("_")}
 
 
 def _defaults(raw: Any, where: str) -> tuple[tuple[frozenset[str], frozenset[str], str], ...]:
@@ -153,8 +154,9 @@ class Vocabulary:
         filler: dict[str, list[tuple[str, ...]]] = {}
         for phrase in sorted({_key(p) for p in vocab.get("filler") or []} - {()}, key=len, reverse=True):
             filler.setdefault(phrase[0], []).append(phrase)
+        stopwords = frozenset(w.lower() for w in vocab.get("stopwords") or [])
         return cls(
-            stopwords=frozenset(w.lower() for w in vocab.get("stopwords") or []),
+            stopwords=stopwords,
             filler={w: tuple(p) for w, p in filler.items()},
             site=frozenset(stem(w.lower()) for w in vocab.get("site") or []),
             marked=frozenset(stem(w.lower()) for w in vocab.get("marked") or []),
@@ -166,7 +168,7 @@ class Vocabulary:
             abbreviations=_table(abbr, "terms", str(folder / FILES[0])),
             exact=_table(abbr, "exact", str(folder / FILES[0]), case=True),
             never=tuple(str(c).upper() for c in vocab.get("never_link") or []),
-            alone=_alone(abbr, str(folder / FILES[0])),
+            alone=_alone(abbr, str(folder / FILES[0]), stopwords),
             digest=hashlib.sha256(raw_a + b"\0" + raw_v).hexdigest(),
         )
 
